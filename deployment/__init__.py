@@ -1,0 +1,1 @@
+"""The operator side: bundle, sign, publish and watch models; build tiny model layers; fleet cost."""

@@ -1,0 +1,183 @@
+"""The agent: builds the parts from settings, starts them, routes desired state, stops them in order."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from typing import Any, Callable
+
+from .api.app import Core, create_app
+from .api.server import HttpServer
+from .desired_file import DesiredFile
+from .errors import AgentError, SettingsError
+from .metrics import Metrics
+from .models import embedded
+from .reported import Reported, short
+from .scoring.prepare import prepare
+from .scoring.service import ScoringService
+from .scoring.slot import LoadedModel, ModelSlot
+from .settings import LIVE_SECTIONS, Settings
+
+log = logging.getLogger(__name__)
+
+#: Variables IoT Edge sets for a module; without them (and without a connection string) we run locally.
+EDGE_ENVIRONMENT = ("EdgeHubConnectionString", "IOTEDGE_WORKLOADURI")
+
+
+def edge_environment_present(environ=os.environ) -> bool:
+    return any(environ.get(name) for name in EDGE_ENVIRONMENT)
+
+
+class Agent:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.metrics = Metrics()
+        self.slot = ModelSlot()
+        self.reported = Reported()
+        self.service = ScoringService(self.slot, settings.scoring, self.metrics)
+        self.updater: Any = None
+        """The model-update pipeline (updates/); set by start() when it is available."""
+        self.edge: Any = None
+        self.http: HttpServer | None = None
+        self.desired_file: DesiredFile | None = None
+        self._settings_listeners: list[Callable[[Settings], None]] = []
+        self._desired_lock = threading.Lock()
+        self.stopped = threading.Event()
+
+    # -- models -------------------------------------------------------------------------------------
+
+    def activate(self, model: LoadedModel) -> LoadedModel | None:
+        """Swap `model` into service (it has passed every check already); returns the one it replaced."""
+        old = self.slot.swap(model)
+        self.metrics.set_model(model.version, model.sha256, model.scorer.name)
+        log.info(
+            "model active",
+            extra={"model_version": model.version, "source": model.source, "previous_version": old and old.version},
+        )
+        return old
+
+    def load_embedded_default(self) -> LoadedModel:
+        estimator, payload = embedded.build()
+        return prepare(
+            estimator,
+            embedded.manifest(payload),
+            source="embedded",
+            n_features=len(self.settings.scoring.features),
+            compiled=self.settings.scoring.compiled,
+        )
+
+    def load_initial_model(self) -> None:
+        """The model to serve at start: what the update pipeline restores, else the embedded default."""
+        if self.updater is not None and self.updater.restore():
+            return
+        self.activate(self.load_embedded_default())
+
+    # -- desired state ------------------------------------------------------------------------------
+
+    def on_settings(self, callback: Callable[[Settings], None]) -> None:
+        self._settings_listeners.append(callback)
+
+    def handle_desired(self, doc: dict) -> None:
+        """Called with the whole desired document or a patch, from the twin or the desired file.
+
+        Idempotent: the SDK hands over the whole document again after every reconnect.
+        """
+        version = doc.get("$version")
+        with self._desired_lock:
+            for name in LIVE_SECTIONS:
+                if name in doc:
+                    self._apply_section(name, doc[name], version)
+        if "model" in doc:
+            if self.updater is not None:
+                self.updater.desired(doc["model"], version)
+            else:
+                self.reported.patch({"model": {"status": "failed", "error": "model updates are not available"}})
+
+    def _apply_section(self, name: str, values: Any, version: Any) -> None:
+        try:
+            if values is None:
+                values = {}
+            new = self.settings.with_sections({name: values})
+            if name == "scoring":
+                self.service.apply(new.scoring)
+        except (SettingsError, AgentError) as exc:
+            log.warning("desired section refused", extra={"section": name, "error": str(exc)})
+            self.reported.patch({name: {"status": "refused", "error": short(str(exc)), "desired_version": version}})
+            return
+        self.settings = new
+        for callback in self._settings_listeners:
+            callback(new)
+        applied = getattr(new, name).model_dump(mode="json")
+        if "features" in applied:
+            applied["features"] = {str(i): f for i, f in enumerate(applied["features"])}
+        applied = {k: v for k, v in applied.items() if v is not None}
+        self.reported.patch({name: {**applied, "status": "applied", "error": None, "desired_version": version}})
+        log.info("desired section applied", extra={"section": name, "desired_version": version})
+
+    def report_desired_error(self, message: str) -> None:
+        log.error("desired state unreadable", extra={"error": message})
+        self.reported.patch({"desired": {"error": short(message)}})
+
+    # -- lifecycle ----------------------------------------------------------------------------------
+
+    def start(self, local: bool) -> None:
+        self._start_updater()
+        self.load_initial_model()
+        if self.settings.http.enabled:
+            core = Core(self.service, self.slot, self.metrics, update_state=lambda: self.reported.snapshot("model"))
+            core.blueprints.extend(self._blueprints())
+            app = create_app(core, self.settings.http.max_body_bytes)
+            http = self.settings.http
+            self.http = HttpServer(app, http.host, http.port, http.threads, http.max_body_bytes)
+            self.http.start()
+        if not local:
+            self._start_edge()
+        if self.settings.agent.desired_file:
+            self.desired_file = DesiredFile(
+                self.settings.agent.desired_file,
+                self.handle_desired,
+                self.report_desired_error,
+                self.settings.agent.desired_poll_s,
+            )
+            self.desired_file.start()
+        log.info("agent ready", extra={"model_version": self.slot.current.version, "local": local})
+
+    def _start_updater(self) -> None:
+        try:
+            from .updates.manager import UpdateManager
+        except ImportError:
+            return
+        self.updater = UpdateManager(self)
+
+    def _blueprints(self) -> list:
+        found = []
+        try:
+            from .api.admin import blueprint as admin
+        except ImportError:
+            pass
+        else:
+            found.append(admin(self))
+        return found
+
+    def _start_edge(self) -> None:
+        from .edge.runtime import EdgeRuntime
+
+        self.edge = EdgeRuntime(self)
+        self.edge.start()
+
+    def stop(self) -> None:
+        """Stop taking input, finish in-flight work, flush outputs, then close every part."""
+        if self.desired_file:
+            self.desired_file.stop()
+        if self.edge is not None:
+            self.edge.stop_input()
+        if self.http:
+            self.http.stop()
+        self.service.stop()
+        if self.edge is not None:
+            self.edge.shutdown()
+        if self.updater is not None:
+            self.updater.stop()
+        self.stopped.set()
+        log.info("agent stopped")

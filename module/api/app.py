@@ -1,0 +1,108 @@
+"""Flask routes: translate HTTP to the scoring core and back; no scoring logic lives here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from flask import Flask, Response, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from ..errors import AgentError, BadInput, NoModel, ScoringFailed, SettingsError, ShuttingDown, UpdateError
+from ..metrics import CONTENT_TYPE, Metrics
+from ..runtime import fingerprint
+from ..scoring.service import ScoringService
+from ..scoring.slot import ModelSlot
+
+#: One table from the agent's errors to HTTP statuses (first match wins).
+HTTP_STATUS: tuple[tuple[type[Exception], int], ...] = (
+    (BadInput, 400),
+    (SettingsError, 400),
+    (UpdateError, 409),
+    (NoModel, 503),
+    (ShuttingDown, 503),
+    (ScoringFailed, 500),
+    (AgentError, 500),
+)
+
+
+def status_for(error: Exception) -> int:
+    for kind, status in HTTP_STATUS:
+        if isinstance(error, kind):
+            return status
+    return 500
+
+
+@dataclass
+class Core:
+    """What the routes need from the running agent; built once in agent.py."""
+
+    service: ScoringService
+    slot: ModelSlot
+    metrics: Metrics
+    update_state: Callable[[], dict] = dict
+    blueprints: list = field(default_factory=list)
+
+
+def error(message: str, status: int, **extra: Any) -> tuple[Response, int]:
+    return jsonify({"error": message, **extra}), status
+
+
+def create_app(core: Core, max_body_bytes: int) -> Flask:
+    app = Flask("module.api")
+    app.config["MAX_CONTENT_LENGTH"] = max_body_bytes
+    app.extensions["agent"] = core
+
+    @app.post("/score")
+    def score():
+        body = request.get_data(cache=False)
+        core.metrics.bytes_received.labels("http").inc(len(body))
+        try:
+            results, was_list = core.service.score_body(body, "http")
+        except AgentError as exc:
+            return error(str(exc), status_for(exc))
+        if was_list:
+            return jsonify(results)
+        result = results[0]
+        if "error" in result:
+            status = _result_status(result)
+            return jsonify(result), status
+        return jsonify(result)
+
+    @app.get("/model")
+    def model():
+        active = core.slot.current
+        body = {"runtime": fingerprint(), "update": core.update_state()}
+        if active is None:
+            return jsonify({"error": "no model is loaded yet", **body}), 503
+        return jsonify({**active.describe(), **body})
+
+    @app.get("/healthz")
+    def healthz():
+        return jsonify({"status": "ok"})
+
+    @app.get("/readyz")
+    def readyz():
+        active = core.slot.current
+        if active is None:
+            return error("no model is loaded yet", 503)
+        return jsonify({"status": "ready", "model_version": active.version})
+
+    @app.get("/metrics")
+    def metrics():
+        return Response(core.metrics.render(), mimetype=None, content_type=CONTENT_TYPE)
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        return error(exc.description or exc.name, exc.code or 500)
+
+    for blueprint in core.blueprints:
+        app.register_blueprint(blueprint)
+    return app
+
+
+_RESULT_STATUS = {"NoModel": 503, "ShuttingDown": 503, "ScoringFailed": 500}
+
+
+def _result_status(result: dict) -> int:
+    return _RESULT_STATUS.get(result.get("error_type", ""), 400)

@@ -1,0 +1,74 @@
+"""The local desired-state file: the twin's desired properties from a YAML/JSON file, watched for changes.
+
+It feeds the same handler as the twin, so everything the twin can do is testable without Azure.
+Each change is handed over as a whole document (like the twin after a reconnect) with a growing
+`$version`, so the reconciler's level-triggered logic is the same for both sources.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from pathlib import Path
+from typing import Callable
+
+import yaml
+
+log = logging.getLogger(__name__)
+
+
+class DesiredFile:
+    def __init__(
+        self,
+        path: Path,
+        on_desired: Callable[[dict], None],
+        on_error: Callable[[str], None],
+        poll_s: float = 1.0,
+    ):
+        self.path = Path(path)
+        self._on_desired = on_desired
+        self._on_error = on_error
+        self._poll_s = poll_s
+        self._digest: str | None = None
+        self._version = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="desired-file", daemon=True)
+
+    def start(self) -> None:
+        self.check()
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._poll_s):
+            self.check()
+
+    def check(self) -> None:
+        """Read the file when its bytes changed; a bad file is reported and changes nothing."""
+        try:
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            self._on_error(f"cannot read {self.path}: {exc.strerror}")
+            return
+        digest = hashlib.sha256(raw).hexdigest()
+        if digest == self._digest:
+            return
+        self._digest = digest
+        try:
+            doc = yaml.safe_load(raw) or {}
+        except yaml.YAMLError as exc:
+            self._on_error(f"{self.path} is not valid YAML/JSON: {exc}")
+            return
+        if not isinstance(doc, dict):
+            self._on_error(f"{self.path}: expected an object of desired sections at the top")
+            return
+        self._version += 1
+        doc = {**doc, "$version": doc.get("$version", self._version)}
+        log.info("desired file changed", extra={"path": str(self.path), "desired_version": doc["$version"]})
+        self._on_desired(doc)

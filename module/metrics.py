@@ -1,0 +1,51 @@
+"""Prometheus metrics, one registry per agent (edgeHub and edgeAgent expose the same format on :9600)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, disable_created_metrics, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096, 16384)
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+# The *_created series double the output for nothing a scraper on a device needs.
+disable_created_metrics()
+
+
+class Metrics:
+    def __init__(self) -> None:
+        r = self.registry = CollectorRegistry()
+        self.requests = Counter("agent_requests", "Score requests received", ["transport"], registry=r)
+        self.messages = Counter("agent_messages_scored", "Messages scored", registry=r)
+        self.errors = Counter("agent_errors", "Messages or requests refused", ["kind"], registry=r)
+        self.batch_rows = Histogram("agent_batch_rows", "Rows per model call", buckets=BATCH_BUCKETS, registry=r)
+        self.batch_requests = Histogram(
+            "agent_batch_requests", "Requests per model call", buckets=BATCH_BUCKETS, registry=r
+        )
+        self.batch_seconds = Histogram(
+            "agent_batch_seconds", "Seconds per model call", buckets=LATENCY_BUCKETS, registry=r
+        )
+        self.latency = Histogram(
+            "agent_request_seconds", "Request latency", ["transport"], buckets=LATENCY_BUCKETS, registry=r
+        )
+        self.model = Gauge(
+            "agent_model_info", "The active model (value 1)", ["version", "sha256", "scorer"], registry=r
+        )
+        self.updates = Counter("agent_model_updates", "Model update attempts by result", ["result"], registry=r)
+        self.bytes_received = Counter("agent_bytes_received", "Telemetry bytes received", ["transport"], registry=r)
+        self.bytes_sent = Counter("agent_bytes_sent", "Bytes sent on outputs", ["output"], registry=r)
+        self.output_dropped = Counter("agent_outputs_dropped", "Outputs dropped from a full buffer", registry=r)
+
+    def observe_batch(self, requests: int, rows: int, seconds: float) -> None:
+        self.batch_requests.observe(requests)
+        self.batch_rows.observe(rows)
+        self.batch_seconds.observe(seconds)
+
+    def set_model(self, version: str, sha256: str, scorer: str) -> None:
+        self.model.clear()
+        self.model.labels(version=version, sha256=sha256, scorer=scorer).set(1)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

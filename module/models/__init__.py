@@ -1,0 +1,1 @@
+"""Models the agent carries itself: the embedded default, trained at start from bundled NAB data."""

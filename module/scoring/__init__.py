@@ -1,0 +1,1 @@
+"""Scoring: telemetry -> features -> micro-batcher -> the active model -> results."""

@@ -1,0 +1,150 @@
+"""Micro-batcher: concurrent score requests are scored in one model call, each caller gets its own rows.
+
+scikit-learn's per-call cost dwarfs its per-row cost, so under concurrent load one call for many
+requests is the single biggest throughput win. A lone request is scored at once; the batcher waits
+up to `max_wait_ms` for company only while it sees concurrent traffic (the last batch held more than
+one request), so a quiet device pays no added latency.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from ..errors import NoModel, ScoringFailed, ShuttingDown
+from .slot import LoadedModel, ModelSlot
+
+log = logging.getLogger(__name__)
+
+_STOP = object()
+
+
+@dataclass(frozen=True)
+class Scored:
+    """What a caller gets back: its own scores and the one model that produced all of them."""
+
+    scores: np.ndarray
+    model: LoadedModel
+
+
+@dataclass
+class _Request:
+    rows: np.ndarray
+    future: Future
+
+
+BatchObserver = Callable[[int, int, float], None]
+"""Called after each batch with (requests, rows, seconds spent scoring)."""
+
+
+class MicroBatcher:
+    def __init__(
+        self,
+        slot: ModelSlot,
+        max_batch: int = 256,
+        max_wait_ms: float = 2.0,
+        observer: BatchObserver | None = None,
+    ):
+        self._slot = slot
+        self.max_batch = max_batch
+        self.max_wait_s = max_wait_ms / 1000.0
+        self._observer = observer
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._accepting = True
+        self._last_batch_requests = 0
+        self._worker = threading.Thread(target=self._run, name="batcher", daemon=True)
+        self._worker.start()
+
+    def submit(self, rows: np.ndarray) -> Future:
+        """Queue a (n, width) float64 matrix; the future resolves to Scored or raises an AgentError."""
+        if not self._accepting:
+            raise ShuttingDown("the agent is stopping")
+        future: Future = Future()
+        self._queue.put(_Request(rows, future))
+        return future
+
+    def score(self, rows: np.ndarray, timeout: float | None = 30.0) -> Scored:
+        return self.submit(rows).result(timeout)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Refuse new requests, finish every queued one, then end the worker."""
+        self._accepting = False
+        self._queue.put(_STOP)
+        self._worker.join(timeout)
+
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            first = self._queue.get()
+            if first is _STOP:
+                stopping = True
+                batch = self._drain([])
+            else:
+                batch, stopping = self._collect(first)
+            if batch:
+                self._score(batch)
+
+    def _collect(self, first: _Request) -> tuple[list[_Request], bool]:
+        batch, rows = [first], len(first.rows)
+        waiting = self._last_batch_requests > 1 and self.max_wait_s > 0
+        deadline = time.monotonic() + self.max_wait_s
+        while rows < self.max_batch:
+            try:
+                if waiting:
+                    item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+                else:
+                    item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is _STOP:
+                return self._drain(batch), True
+            batch.append(item)
+            rows += len(item.rows)
+        return batch, False
+
+    def _drain(self, batch: list[_Request]) -> list[_Request]:
+        """On stop: everything already queued is still scored, none is dropped."""
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return batch
+            if item is not _STOP:
+                batch.append(item)
+
+    def _score(self, batch: list[_Request]) -> None:
+        self._last_batch_requests = len(batch)
+        model = self._slot.current  # read once: the whole batch is scored by this model
+        if model is None:
+            self._fail(batch, NoModel("no model is loaded yet"))
+            return
+        started = time.perf_counter()
+        try:
+            X = batch[0].rows if len(batch) == 1 else np.concatenate([r.rows for r in batch])
+            scores = model.scorer.score(X)
+            if scores.shape != (len(X),):
+                raise ValueError(f"scorer returned shape {scores.shape} for {len(X)} rows")
+        except Exception as exc:  # the model's failure fails this batch, never the process
+            log.warning("model raised while scoring", extra={"model_version": model.version, "error": repr(exc)})
+            self._fail(batch, ScoringFailed(f"model {model.version} failed to score: {exc!r}"))
+            return
+        elapsed = time.perf_counter() - started
+        offset = 0
+        for request in batch:
+            n = len(request.rows)
+            request.future.set_result(Scored(scores[offset:offset + n], model))
+            offset += n
+        if self._observer:
+            self._observer(len(batch), len(X), elapsed)
+
+    @staticmethod
+    def _fail(batch: list[_Request], error: Exception) -> None:
+        for request in batch:
+            request.future.set_exception(error)

@@ -1,0 +1,52 @@
+"""Turn a freshly loaded estimator into a LoadedModel: its scorer, its cut-off and its input width."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import UpdateError
+from .scorer import build_scorer, default_threshold, score_method
+from .slot import LoadedModel
+
+log = logging.getLogger(__name__)
+
+
+def prepare(
+    estimator: Any,
+    manifest: dict,
+    source: str,
+    n_features: int,
+    compiled: bool = True,
+    check_rows: np.ndarray | None = None,
+    path: Path | None = None,
+) -> LoadedModel:
+    """Raises UpdateError (stage "load") when the estimator cannot serve the configured features."""
+    try:
+        score_method(estimator)
+    except TypeError as exc:
+        raise UpdateError(str(exc), stage="load") from None
+    width = getattr(estimator, "n_features_in_", None)
+    if width is not None and int(width) != n_features:
+        raise UpdateError(
+            f"model expects {int(width)} input features but scoring.features has {n_features}", stage="load"
+        )
+    scorer, reason = build_scorer(estimator, compiled, check_rows)
+    model = LoadedModel(
+        version=str(manifest["version"]),
+        sha256=str(manifest.get("sha256", "")),
+        format=str(manifest.get("format", "pickle")),
+        estimator=estimator,
+        scorer=scorer,
+        n_features=None if width is None else int(width),
+        default_threshold=default_threshold(estimator),
+        source=source,
+        scorer_reason=reason,
+        path=path,
+        manifest=dict(manifest),
+    )
+    log.info("model prepared", extra={"model_version": model.version, "scorer": scorer.name, "reason": reason})
+    return model

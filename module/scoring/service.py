@@ -1,0 +1,93 @@
+"""The scoring core every transport shares: messages in, one result per message out."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import numpy as np
+
+from ..errors import AgentError, BadInput, SettingsError
+from ..metrics import Metrics
+from ..settings import ScoringSection
+from . import results
+from .batcher import MicroBatcher, Scored
+from .features import FeatureExtractor, Parsed, parse_body, to_matrix
+from .slot import ModelSlot
+
+
+class ScoringService:
+    def __init__(self, slot: ModelSlot, settings: ScoringSection, metrics: Metrics):
+        self.slot = slot
+        self.metrics = metrics
+        self._live = (settings, FeatureExtractor(settings.features))
+        self.batcher = MicroBatcher(slot, settings.max_batch, settings.max_wait_ms, metrics.observe_batch)
+        self._apply_lock = threading.Lock()
+
+    @property
+    def settings(self) -> ScoringSection:
+        return self._live[0]
+
+    def apply(self, section: ScoringSection) -> None:
+        """Live `scoring` settings from the desired state; refused when the model cannot take them."""
+        model = self.slot.current
+        width = len(section.features)
+        if model is not None and model.n_features not in (None, width):
+            raise SettingsError(
+                f"scoring.features: {width} features given but model {model.version} expects {model.n_features}"
+            )
+        with self._apply_lock:
+            self._live = (section, FeatureExtractor(section.features))
+            self.batcher.max_batch = section.max_batch
+            self.batcher.max_wait_s = section.max_wait_ms / 1000.0
+
+    def threshold_for(self, model) -> float:
+        t = self.settings.threshold
+        return model.default_threshold if t is None else t
+
+    def score_body(self, body: bytes | str, transport: str) -> tuple[list[dict], bool]:
+        """A body of one message or a list; raises BadInput only when the body itself is unreadable."""
+        messages, was_list = parse_body(body)
+        return self.score_messages(messages, transport), was_list
+
+    def score_messages(self, messages: list[Any], transport: str) -> list[dict]:
+        started = time.perf_counter()
+        self.metrics.requests.labels(transport).inc()
+        settings, extractor = self._live
+        parsed = extractor.parse(messages)
+        good = [p for p in parsed if p.error is None]
+        out: dict[int, dict] = {}
+        if good:
+            try:
+                scored = self.batcher.score(to_matrix([p.row for p in good], extractor.width))
+            except AgentError as exc:
+                for p in good:
+                    out[id(p)] = results.failed(exc, p.message_id)
+                self.metrics.errors.labels(type(exc).__name__).inc(len(good))
+            else:
+                self._fill(out, good, scored, settings)
+        for p in parsed:
+            if p.error is not None:
+                out[id(p)] = results.failed(p.error, p.message_id)
+                self.metrics.errors.labels(type(p.error).__name__).inc()
+        self.metrics.latency.labels(transport).observe(time.perf_counter() - started)
+        return [out[id(p)] for p in parsed]
+
+    def _fill(self, out: dict, good: list[Parsed], scored: Scored, settings: ScoringSection) -> None:
+        model = scored.model
+        threshold = model.default_threshold if settings.threshold is None else settings.threshold
+        for p, score in zip(good, scored.scores.tolist()):
+            out[id(p)] = results.scored(score, threshold, model, p.message_id)
+        self.metrics.messages.inc(len(good))
+
+    def score_matrix(self, X: np.ndarray) -> Scored:
+        """Rows already numeric (Open Inference Protocol tensors); same batcher, same scorer."""
+        if X.ndim != 2 or X.shape[1] != len(self.settings.features):
+            raise BadInput(f"expected shape [n, {len(self.settings.features)}], got {list(X.shape)}")
+        if not np.isfinite(X).all():
+            raise BadInput("rows hold NaN or infinite values")
+        return self.batcher.score(np.ascontiguousarray(X, dtype=np.float64))
+
+    def stop(self) -> None:
+        self.batcher.stop()

@@ -1,0 +1,228 @@
+"""One typed settings object: defaults, then a YAML file, then AGENT_* environment variables, then the
+live sections of the desired state (twin or --desired file). Validated at start; errors name the key."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any, Literal, Mapping
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .errors import SettingsError
+
+ENV_PREFIX = "AGENT_"
+
+#: SimulatedTemperatureSensor's numeric fields, in the order the embedded default model expects.
+DEFAULT_FEATURES = (
+    "machine.temperature",
+    "machine.pressure",
+    "ambient.temperature",
+    "ambient.humidity",
+)
+DEFAULT_HTTP_PORT = 8080
+DEFAULT_MAX_BODY_BYTES = 1 << 20
+DEFAULT_MAX_MODEL_BYTES = 64 << 20
+
+#: Sections a desired document (twin or --desired file) may change while the agent runs.
+LIVE_SECTIONS = ("scoring", "upstream")
+
+
+def numbered_to_list(value: Any) -> Any:
+    """Twins allow no arrays, so lists travel as {"0": a, "1": b}; accept both shapes."""
+    if isinstance(value, Mapping):
+        try:
+            keys = sorted(value, key=int)
+        except (TypeError, ValueError):
+            raise ValueError("a list in a twin is an object with keys 0, 1, 2, ...") from None
+        if [int(k) for k in keys] != list(range(len(keys))):
+            raise ValueError("numbered keys must be 0..n-1 without gaps")
+        return [value[k] for k in keys]
+    return value
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+class AgentSection(Section):
+    data_dir: Path = Path("data")
+    """Where model versions, the partial downloads and the default model live (a host bind mount)."""
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    local: bool = False
+    """Run without the IoT Edge SDK (also chosen when no IoT Edge environment is present)."""
+    desired_file: Path | None = None
+    """A YAML/JSON file shaped like the twin's desired properties, watched for changes."""
+    desired_poll_s: float = Field(1.0, gt=0, le=60)
+    entry_script: Path | None = None
+    """An Azure ML scoring script (init/run); only ever read from the image or local disk."""
+
+
+class HttpSection(Section):
+    enabled: bool = True
+    host: str = "0.0.0.0"
+    port: int = Field(DEFAULT_HTTP_PORT, ge=0, le=65535)
+    threads: int = Field(16, ge=1, le=256)
+    max_body_bytes: int = Field(DEFAULT_MAX_BODY_BYTES, ge=1024)
+
+
+class ScoringSection(Section):
+    threshold: float | None = None
+    """score < threshold is an anomaly; None uses the model's own cut-off (IsolationForest offset_)."""
+    features: tuple[str, ...] = DEFAULT_FEATURES
+    """Dotted field paths into the telemetry JSON, in the order the model expects its columns."""
+    max_batch: int = Field(256, ge=1, le=100_000)
+    max_wait_ms: float = Field(2.0, ge=0, le=1000)
+    """How long the batcher waits for more requests after the first one arrives."""
+    compiled: bool = True
+    """Use the compiled forest scorer when it reproduces scikit-learn bit for bit."""
+
+    _split_features = field_validator("features", mode="before")(numbered_to_list)
+
+    @field_validator("threshold")
+    @classmethod
+    def _finite(cls, value: float | None) -> float | None:
+        if value is not None and not math.isfinite(value):
+            raise ValueError("must be a finite number")
+        return value
+
+    @field_validator("features")
+    @classmethod
+    def _paths(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("at least one feature path is needed")
+        for path in value:
+            if not path or any(not part for part in path.split(".")):
+                raise ValueError(f"bad field path {path!r}")
+        return value
+
+
+class UpdatesSection(Section):
+    max_model_bytes: int = Field(DEFAULT_MAX_MODEL_BYTES, ge=1)
+    public_key: str | None = None
+    """Ed25519 public key (PEM text, a path to a PEM file, or raw base64); signatures required if set."""
+    extra_ca: Path | None = None
+    keep_versions: int = Field(3, ge=2, le=50)
+    connect_timeout_s: float = Field(10.0, gt=0)
+    read_timeout_s: float = Field(30.0, gt=0)
+    retries: int = Field(6, ge=0, le=100)
+    backoff_base_s: float = Field(1.0, ge=0)
+    backoff_max_s: float = Field(60.0, ge=0)
+    allowed_globals: tuple[str, ...] = ()
+    """Extra "module.name" globals the restricted unpickler admits, beside the built-in allow-list."""
+    baked_model_dir: Path = Path("/app/model")
+    """Where a model image's tiny layer puts the model and its manifest."""
+
+    _split_globals = field_validator("allowed_globals", mode="before")(numbered_to_list)
+
+
+class UpstreamSection(Section):
+    mode: Literal["all", "anomalies", "summary"] = "anomalies"
+    summary_every_s: float = Field(300.0, gt=0)
+
+
+class EdgeSection(Section):
+    input_name: str = "telemetry"
+    buffer_max: int = Field(10_000, ge=1)
+    """Outputs held while edgeHub is unreachable; beyond this the oldest are dropped and counted."""
+    connection_string: str | None = None
+    """A module connection string for development; on a device the edge environment is used."""
+    drain_idle_s: float = Field(0.5, ge=0)
+    stop_timeout_s: float = Field(8.0, gt=0)
+
+
+class Settings(Section):
+    agent: AgentSection = AgentSection()
+    http: HttpSection = HttpSection()
+    scoring: ScoringSection = ScoringSection()
+    updates: UpdatesSection = UpdatesSection()
+    upstream: UpstreamSection = UpstreamSection()
+    edge: EdgeSection = EdgeSection()
+
+    def with_sections(self, sections: Mapping[str, Mapping[str, Any]]) -> "Settings":
+        """A new Settings with whole sections merged over this one's (used for live desired sections)."""
+        merged = self.model_dump()
+        for name, values in sections.items():
+            if name not in merged:
+                raise SettingsError(f"unknown section {name!r}")
+            if not isinstance(values, Mapping):
+                raise SettingsError(f"{name}: expected an object, got {type(values).__name__}")
+            merged[name] = {**merged[name], **_drop_twin_keys(values)}
+        return validate(merged)
+
+
+def _drop_twin_keys(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Twin metadata ($version) and null (twin "delete") mean "use the default" here."""
+    return {k: v for k, v in values.items() if not k.startswith("$") and v is not None}
+
+
+def validate(raw: Mapping[str, Any]) -> Settings:
+    """Turn a nested dict into Settings or raise one SettingsError naming every bad key and value."""
+    try:
+        return Settings.model_validate(raw)
+    except ValidationError as exc:
+        raise SettingsError(describe(exc)) from None
+
+
+def describe(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"]) or "(root)"
+        if err["type"] == "extra_forbidden":
+            lines.append(f"{key}: unknown setting")
+        else:
+            lines.append(f"{key}: {err['msg']} (got {err.get('input')!r})")
+    return "; ".join(lines)
+
+
+def read_file(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise SettingsError(f"cannot read settings file {path}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise SettingsError(f"settings file {path} is not valid YAML: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise SettingsError(f"settings file {path}: expected a mapping of sections at the top")
+    return data
+
+
+def from_environment(environ: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+    """AGENT_<SECTION>_<KEY>=value, the value read as a YAML scalar or flow list (AGENT_HTTP_PORT=9000)."""
+    sections = set(Settings.model_fields)
+    out: dict[str, dict[str, Any]] = {}
+    for name, text in environ.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        section, _, key = name[len(ENV_PREFIX):].lower().partition("_")
+        if section not in sections or not key:
+            raise SettingsError(f"{name}: unknown setting (expected {ENV_PREFIX}<SECTION>_<KEY>)")
+        try:
+            out.setdefault(section, {})[key] = yaml.safe_load(text) if text else None
+        except yaml.YAMLError:
+            out.setdefault(section, {})[key] = text
+    return out
+
+
+def load(
+    config_file: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Settings:
+    """Defaults < file < environment < command-line overrides."""
+    raw: dict[str, dict[str, Any]] = {}
+    layers = [
+        read_file(config_file) if config_file else {},
+        from_environment(os.environ if environ is None else environ),
+        overrides or {},
+    ]
+    for layer in layers:
+        for section, values in layer.items():
+            if not isinstance(values, Mapping):
+                raise SettingsError(f"{section}: expected a mapping of settings, got {values!r}")
+            raw.setdefault(section, {}).update(values)
+    return validate(raw)
