@@ -24,6 +24,9 @@ log = logging.getLogger(__name__)
 #: Variables IoT Edge sets for a module; without them (and without a connection string) we run locally.
 EDGE_ENVIRONMENT = ("EdgeHubConnectionString", "IOTEDGE_WORKLOADURI")
 
+#: Modules under api/ that each provide `blueprint(agent) -> flask.Blueprint`.
+BLUEPRINTS = ("admin", "oip")
+
 
 def edge_environment_present(environ=os.environ) -> bool:
     return any(environ.get(name) for name in EDGE_ENVIRONMENT)
@@ -146,18 +149,25 @@ class Agent:
     def _start_updater(self) -> None:
         try:
             from .updates.manager import UpdateManager
-        except ImportError:
+        except ModuleNotFoundError as exc:
+            if not (exc.name or "").startswith(f"{__package__}.updates"):
+                raise
             return
         self.updater = UpdateManager(self)
 
     def _blueprints(self) -> list:
+        """Route groups beside the core ones: admin (rollback, reload) and Open Inference Protocol v2."""
+        import importlib
+
         found = []
-        try:
-            from .api.admin import blueprint as admin
-        except ImportError:
-            pass
-        else:
-            found.append(admin(self))
+        for name in BLUEPRINTS:
+            try:
+                mod = importlib.import_module(f"{__package__}.api.{name}")
+            except ModuleNotFoundError as exc:
+                if exc.name != f"{__package__}.api.{name}":
+                    raise
+                continue
+            found.append(mod.blueprint(self))
         return found
 
     def _start_edge(self) -> None:
