@@ -25,6 +25,7 @@ DEFAULT_FEATURES = (
 DEFAULT_HTTP_PORT = 8080
 DEFAULT_MAX_BODY_BYTES = 1 << 20
 DEFAULT_MAX_MODEL_BYTES = 64 << 20
+DEFAULT_MODEL_NAME = "edgemodelagent"
 
 #: Sections a desired document (twin or --desired file) may change while the agent runs.
 LIVE_SECTIONS = ("scoring", "upstream")
@@ -59,6 +60,13 @@ class AgentSection(Section):
     entry_script: Path | None = None
     """An Azure ML scoring script (init/run); only ever read from the image or local disk."""
 
+    @field_validator("entry_script")
+    @classmethod
+    def _script_exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"no such file: {value}")
+        return value
+
 
 class HttpSection(Section):
     enabled: bool = True
@@ -66,6 +74,8 @@ class HttpSection(Section):
     port: int = Field(DEFAULT_HTTP_PORT, ge=0, le=65535)
     threads: int = Field(16, ge=1, le=256)
     max_body_bytes: int = Field(DEFAULT_MAX_BODY_BYTES, ge=1024)
+    model_name: str = Field(DEFAULT_MODEL_NAME, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    """The model's name on the Open Inference Protocol routes (/v2/models/<model_name>/...)."""
 
 
 class ScoringSection(Section):
