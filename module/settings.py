@@ -140,7 +140,15 @@ class EdgeSection(Section):
     connection_string: str | None = None
     """A module connection string for development; on a device the edge environment is used."""
     drain_idle_s: float = Field(0.5, ge=0)
-    stop_timeout_s: float = Field(8.0, gt=0)
+    """On SIGTERM, inputs the SDK already acknowledged are still queued: wait this long without a new one."""
+    stop_timeout_s: float = Field(8.0, gt=0, le=9.5)
+    """Everything on SIGTERM (drain inputs, flush outputs, close) ends within this; edgeAgent kills at 10 s."""
+    retry_interval_s: int = Field(10, ge=1, le=3600)
+    """Seconds between the SDK's reconnect attempts after the first (it retries once after 10 ms)."""
+    keep_alive_s: int = Field(60, ge=5, le=1740)
+    """MQTT keep-alive; a hung edgeHub is noticed after about twice this."""
+    twin_timeout_s: float = Field(15.0, gt=0)
+    """The SDK's sync twin calls never time out on their own; ours give up after this and retry."""
 
 
 class Settings(Section):
