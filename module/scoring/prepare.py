@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import UpdateError
+from . import entry_script
 from .scorer import build_scorer, default_threshold, score_method
 from .slot import LoadedModel
 
@@ -35,6 +36,8 @@ def prepare(
             f"model expects {int(width)} input features but scoring.features has {n_features}", stage="load"
         )
     scorer, reason = build_scorer(estimator, compiled, check_rows)
+    # Last: init() of a configured Azure ML entry script runs only for a model that passed every check.
+    entry = entry_script.build(manifest, estimator, path)
     model = LoadedModel(
         version=str(manifest["version"]),
         sha256=str(manifest.get("sha256", "")),
@@ -47,6 +50,7 @@ def prepare(
         scorer_reason=reason,
         path=path,
         manifest=dict(manifest),
+        entry=entry,
     )
     log.info("model prepared", extra={"model_version": model.version, "scorer": scorer.name, "reason": reason})
     return model

@@ -54,6 +54,9 @@ class ScoringService:
     def score_messages(self, messages: list[Any], transport: str) -> list[dict]:
         started = time.perf_counter()
         self.metrics.requests.labels(transport).inc()
+        model = self.slot.current  # read once: an entry-script model's run() takes the whole request
+        if model is not None and model.entry is not None:
+            return self._score_with_script(model, messages, transport, started)
         settings, extractor = self._live
         parsed = extractor.parse(messages)
         good = [p for p in parsed if p.error is None]
@@ -80,6 +83,16 @@ class ScoringService:
         for p, score in zip(good, scored.scores.tolist()):
             out[id(p)] = results.scored(score, threshold, model, p.message_id)
         self.metrics.messages.inc(len(good))
+
+    def _score_with_script(self, model, messages: list[Any], transport: str, started: float) -> list[dict]:
+        """Azure ML entry script: each message goes to run() as its JSON string (scoring/entry_script.py)."""
+        out = model.entry.run_messages(messages, model)
+        failed = [r for r in out if "error" in r]
+        for result in failed:
+            self.metrics.errors.labels(str(result.get("error_type", "ScriptError"))).inc()
+        self.metrics.messages.inc(len(out) - len(failed))
+        self.metrics.latency.labels(transport).observe(time.perf_counter() - started)
+        return out
 
     def score_matrix(self, X: np.ndarray) -> Scored:
         """Rows already numeric (Open Inference Protocol tensors); same batcher, same scorer."""

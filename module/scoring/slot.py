@@ -28,6 +28,8 @@ class LoadedModel:
     path: Path | None = None
     manifest: dict = field(default_factory=dict)
     loaded_at: float = field(default_factory=time.time)
+    entry: Any = None
+    """The Azure ML entry script instance (scoring/entry_script.py) that scores this model's messages."""
 
     def describe(self) -> dict:
         return {
@@ -40,6 +42,7 @@ class LoadedModel:
             "default_threshold": self.default_threshold,
             "scorer": self.scorer.name,
             "scorer_reason": self.scorer_reason,
+            "entry_script": self.entry and str(self.entry.script),
         }
 
 
