@@ -17,6 +17,7 @@ from .settings import Settings, load
 log = logging.getLogger("module")
 
 EXIT_SETTINGS = 2
+EXIT_START = 1
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -55,6 +56,7 @@ def overrides(args: argparse.Namespace) -> dict:
 
 def choose_local(settings: Settings) -> bool:
     if settings.agent.local:
+        log.info("running in local mode (--local or agent.local): no IoT Edge connection")
         return True
     if settings.edge.connection_string or edge_environment_present():
         return False
@@ -81,6 +83,10 @@ def main(argv: list[str] | None = None) -> int:
         agent.start(local)
         stop.wait()
         log.info("stop requested")
+    except Exception as exc:  # e.g. the HTTP port is taken: say so in one line, exit non-zero
+        log.exception("agent failed to start")
+        print(f"error: agent failed to start: {exc}", file=sys.stderr)
+        return EXIT_START
     finally:
         agent.stop()
     return 0

@@ -36,6 +36,8 @@ def edge_environment_present(environ=os.environ) -> bool:
 class Agent:
     def __init__(self, settings: Settings):
         self.settings = settings
+        self.base_settings = settings
+        """File, environment and command line: what a deleted desired key falls back to."""
         self.metrics = Metrics()
         self.slot = ModelSlot()
         self.reported = Reported()
@@ -101,9 +103,7 @@ class Agent:
 
     def _apply_section(self, name: str, values: Any, version: Any) -> None:
         try:
-            if values is None:
-                values = {}
-            new = self.settings.with_sections({name: values})
+            new = self.settings.with_sections({name: values}, base=self.base_settings)
             if name == "scoring":
                 self.service.apply(new.scoring)
         except (SettingsError, AgentError) as exc:
@@ -120,7 +120,11 @@ class Agent:
         self.reported.patch({name: {**applied, "status": "applied", "error": None, "desired_version": version}})
         log.info("desired section applied", extra={"section": name, "desired_version": version})
 
-    def report_desired_error(self, message: str) -> None:
+    def report_desired_error(self, message: str | None) -> None:
+        """The --desired file could not be read or applied; None: it reads fine again (clears the error)."""
+        if message is None:
+            self.reported.patch({"desired": {"error": None}})
+            return
         log.error("desired state unreadable", extra={"error": message})
         self.reported.patch({"desired": {"error": short(message)}})
 

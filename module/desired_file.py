@@ -23,17 +23,25 @@ class DesiredFile:
         self,
         path: Path,
         on_desired: Callable[[dict], None],
-        on_error: Callable[[str], None],
+        on_error: Callable[[str | None], None],
         poll_s: float = 1.0,
     ):
         self.path = Path(path)
         self._on_desired = on_desired
-        self._on_error = on_error
+        self._report_error = on_error
         self._poll_s = poll_s
         self._digest: str | None = None
         self._version = 0
+        self._failed: str | bool = False
+        """The error last reported, False when the file last read fine."""
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="desired-file", daemon=True)
+
+    def _on_error(self, message: str) -> None:
+        if self._failed == message:  # an unreadable file stays unreadable each poll: report it once
+            return
+        self._failed = message
+        self._report_error(message)
 
     def start(self) -> None:
         self.check()
@@ -48,7 +56,8 @@ class DesiredFile:
             self.check()
 
     def check(self) -> None:
-        """Read the file when its bytes changed; a bad file is reported and changes nothing."""
+        """Read the file when its bytes changed; a bad file is reported (on_error(message)) and changes
+        nothing; the next good one clears the report (on_error(None))."""
         try:
             raw = self.path.read_bytes()
         except FileNotFoundError:
@@ -68,7 +77,14 @@ class DesiredFile:
         if not isinstance(doc, dict):
             self._on_error(f"{self.path}: expected an object of desired sections at the top")
             return
+        if self._failed:
+            self._failed = False
+            self._report_error(None)
         self._version += 1
         doc = {**doc, "$version": doc.get("$version", self._version)}
         log.info("desired file changed", extra={"path": str(self.path), "desired_version": doc["$version"]})
-        self._on_desired(doc)
+        try:
+            self._on_desired(doc)
+        except Exception as exc:  # the watcher must keep watching: the next edit may fix it
+            log.exception("desired document failed", extra={"path": str(self.path)})
+            self._on_error(f"{self.path}: {type(exc).__name__}: {exc}")

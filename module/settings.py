@@ -6,7 +6,8 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import Any, Literal, Mapping
+from types import UnionType
+from typing import Any, Literal, Mapping, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -159,21 +160,32 @@ class Settings(Section):
     upstream: UpstreamSection = UpstreamSection()
     edge: EdgeSection = EdgeSection()
 
-    def with_sections(self, sections: Mapping[str, Mapping[str, Any]]) -> "Settings":
-        """A new Settings with whole sections merged over this one's (used for live desired sections)."""
+    def with_sections(
+        self, sections: Mapping[str, Mapping[str, Any] | None], base: "Settings | None" = None
+    ) -> "Settings":
+        """A new Settings with desired sections merged over this one's (live twin or --desired sections).
+
+        A key set to null (how a twin deletes it), or a whole section set to null, goes back to its value
+        in `base`: the settings from file, environment and command line (the defaults when not given).
+        """
+        base_dump = (base or Settings()).model_dump()
         merged = self.model_dump()
         for name, values in sections.items():
             if name not in merged:
                 raise SettingsError(f"unknown section {name!r}")
+            if values is None:
+                merged[name] = dict(base_dump[name])
+                continue
             if not isinstance(values, Mapping):
-                raise SettingsError(f"{name}: expected an object, got {type(values).__name__}")
-            merged[name] = {**merged[name], **_drop_twin_keys(values)}
+                raise SettingsError(f"{name}: expected an object, got {type(values).__name__} ({values!r})")
+            for key, value in values.items():
+                if str(key).startswith("$"):  # twin metadata ($version, $metadata)
+                    continue
+                if value is None and key in base_dump[name]:
+                    merged[name][key] = base_dump[name][key]
+                else:
+                    merged[name][key] = value
         return validate(merged)
-
-
-def _drop_twin_keys(values: Mapping[str, Any]) -> dict[str, Any]:
-    """Twin metadata ($version) and null (twin "delete") mean "use the default" here."""
-    return {k: v for k, v in values.items() if not k.startswith("$") and v is not None}
 
 
 def validate(raw: Mapping[str, Any]) -> Settings:
@@ -189,7 +201,7 @@ def describe(exc: ValidationError) -> str:
     for err in exc.errors():
         key = ".".join(str(p) for p in err["loc"]) or "(root)"
         if err["type"] == "extra_forbidden":
-            lines.append(f"{key}: unknown setting")
+            lines.append(f"{key}: unknown setting (got {err.get('input')!r})")
         else:
             lines.append(f"{key}: {err['msg']} (got {err.get('input')!r})")
     return "; ".join(lines)
@@ -218,12 +230,33 @@ def from_environment(environ: Mapping[str, str]) -> dict[str, dict[str, Any]]:
             continue
         section, _, key = name[len(ENV_PREFIX):].lower().partition("_")
         if section not in sections or not key:
-            raise SettingsError(f"{name}: unknown setting (expected {ENV_PREFIX}<SECTION>_<KEY>)")
-        try:
-            out.setdefault(section, {})[key] = yaml.safe_load(text) if text else None
-        except yaml.YAMLError:
-            out.setdefault(section, {})[key] = text
+            raise SettingsError(f"{name}={text!r}: unknown setting (expected {ENV_PREFIX}<SECTION>_<KEY>)")
+        out.setdefault(section, {})[key] = _env_value(section, key, text)
     return out
+
+
+def _env_value(section: str, key: str, text: str) -> Any:
+    """Text settings take the text as it is (a PEM key, "on", "123"); others read it as YAML (9000, [a, b])."""
+    if not text:
+        return None
+    if _wants_text(section, key):
+        return text
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def _wants_text(section: str, key: str) -> bool:
+    field = Settings.model_fields[section].annotation.model_fields.get(key)
+    if field is None:
+        return False  # validation names it as an unknown setting
+    kind = field.annotation
+    if get_origin(kind) is Literal:
+        return True
+    if get_origin(kind) in (Union, UnionType):
+        return any(arg in (str, Path) for arg in get_args(kind))
+    return kind in (str, Path)
 
 
 def load(
@@ -240,6 +273,8 @@ def load(
     ]
     for layer in layers:
         for section, values in layer.items():
+            if values is None:  # "http:" with nothing under it
+                continue
             if not isinstance(values, Mapping):
                 raise SettingsError(f"{section}: expected a mapping of settings, got {values!r}")
             raw.setdefault(section, {}).update(values)

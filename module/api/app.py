@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import logging
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -13,6 +15,8 @@ from ..metrics import CONTENT_TYPE, Metrics
 from ..runtime import fingerprint
 from ..scoring.service import ScoringService
 from ..scoring.slot import ModelSlot
+
+log = logging.getLogger(__name__)
 
 #: One table from the agent's errors to HTTP statuses (first match wins).
 HTTP_STATUS: tuple[tuple[type[Exception], int], ...] = (
@@ -62,12 +66,9 @@ def create_app(core: Core, max_body_bytes: int) -> Flask:
         except AgentError as exc:
             return error(str(exc), status_for(exc))
         if was_list:
-            return jsonify(results)
+            return jsonify(results), _list_status(results)
         result = results[0]
-        if "error" in result:
-            status = _result_status(result)
-            return jsonify(result), status
-        return jsonify(result)
+        return jsonify(result), (_result_status(result) if "error" in result else 200)
 
     @app.get("/model")
     def model():
@@ -94,15 +95,37 @@ def create_app(core: Core, max_body_bytes: int) -> Flask:
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
-        return error(exc.description or exc.name, exc.code or 500)
+        response = exc.get_response()  # keeps the headers the status needs (Allow on a 405)
+        response.set_data(json.dumps({"error": exc.description or exc.name}))
+        response.content_type = "application/json"
+        return response
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception):
+        log.exception("unhandled error in %s %s", request.method, request.path)
+        return error(f"internal error: {type(exc).__name__}", 500)
 
     for blueprint in core.blueprints:
         app.register_blueprint(blueprint)
     return app
 
 
-_RESULT_STATUS = {"NoModel": 503, "ShuttingDown": 503, "ScoringFailed": 500}
+def _error_classes(root: type) -> list[type]:
+    return [root] + [c for sub in root.__subclasses__() for c in _error_classes(sub)]
 
 
 def _result_status(result: dict) -> int:
-    return _RESULT_STATUS.get(result.get("error_type", ""), 400)
+    """A result carries its error's class name; HTTP_STATUS stays the one table that maps it."""
+    name = result.get("error_type", "")
+    for kind, status in HTTP_STATUS:
+        if any(c.__name__ == name for c in _error_classes(kind)):
+            return status
+    return 500
+
+
+def _list_status(results: list[dict]) -> int:
+    """A list gets 200 with a result per message, unless the agent (not the input) failed every message."""
+    statuses = [_result_status(r) for r in results if "error" in r]
+    if len(statuses) == len(results) and all(s >= 500 for s in statuses):
+        return max(statuses)
+    return 200

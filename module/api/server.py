@@ -2,33 +2,63 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
+import time
 
 from flask import Flask
+from waitress import wasyncore
+from waitress.channel import HTTPChannel
 from waitress.server import create_server
+from waitress.task import ErrorTask
 
 log = logging.getLogger(__name__)
+
+#: How long the loop waits in select before it looks at the stop flags (stop() also wakes it at once).
+LOOP_TICK_S = 0.5
+
+
+class JsonErrorTask(ErrorTask):
+    """waitress's own refusals (413 from the headers alone, malformed requests) as JSON, like the app's."""
+
+    def execute(self):
+        error = self.request.error
+        body = json.dumps({"error": f"{error.reason}: {error.body}"}).encode("utf-8")
+        self.status = f"{error.code} {error.reason}"
+        self.response_headers.append(("Content-Type", "application/json"))
+        self.set_close_on_finish()
+        self.content_length = len(body)
+        self.write(body)
+
+
+class JsonErrorChannel(HTTPChannel):
+    error_task_class = JsonErrorTask
 
 
 class HttpServer:
     def __init__(self, app: Flask, host: str, port: int, threads: int, max_body_bytes: int):
         # waitress refuses a body over the limit with 413 from its headers alone, before reading it.
+        # (It refuses at >= its limit; +1 lets a body of exactly max_body_bytes through, as Flask does.)
         self._server = create_server(
             app,
             host=host,
             port=port,
             threads=threads,
-            max_request_body_size=max_body_bytes,
+            max_request_body_size=max_body_bytes + 1,
             ident="edge-model-agent",
             clear_untrusted_proxy_headers=True,
             channel_timeout=30,
         )
+        self._server.channel_class = JsonErrorChannel
+        self._closing = threading.Event()
+        self._draining = threading.Event()
+        self._drain_s = 0.0
         self._thread = threading.Thread(target=self._serve, name="http", daemon=True)
 
     @property
     def port(self) -> int:
-        return self._server.effective_port
+        return int(self._server.effective_port)
 
     @property
     def host(self) -> str:
@@ -39,16 +69,36 @@ class HttpServer:
         log.info("http listening", extra={"host": self.host, "port": self.port})
 
     def _serve(self) -> None:
-        try:
-            self._server.run()
-        except OSError:  # closed under us during stop
-            pass
+        """waitress's loop, run here so that every socket is closed by this thread, never under its select."""
+        server, socket_map = self._server, self._server._map
+        while not self._closing.is_set():
+            wasyncore.loop(timeout=LOOP_TICK_S, map=socket_map, count=1)
+        wasyncore.dispatcher.close(server)  # the listening socket: no new connections from here on
+        while not self._draining.is_set():
+            wasyncore.loop(timeout=LOOP_TICK_S, map=socket_map, count=1)
+        deadline = time.monotonic() + self._drain_s
+        while any(isinstance(c, HTTPChannel) for c in list(socket_map.values())) and time.monotonic() < deadline:
+            wasyncore.loop(timeout=LOOP_TICK_S, map=socket_map, count=1)  # flush answers, then close
+        wasyncore.close_all(socket_map)
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Stop accepting, let running requests finish (bounded), close every connection."""
+        """Stop accepting, answer the requests already received (bounded), then close every connection."""
         server = self._server
-        server.close()
-        server.task_dispatcher.shutdown(cancel_pending=False, timeout=timeout)
+        if self._thread.ident is None:  # never started: nothing in flight
+            server.task_dispatcher.shutdown(timeout=0)
+            wasyncore.close_all(server._map)
+            return
+        deadline = time.monotonic() + timeout
+        self._closing.set()
+        server.pull_trigger()
+        dispatcher = server.task_dispatcher
+        while dispatcher.queue and time.monotonic() < deadline:
+            time.sleep(0.01)  # requests received but not started yet: shutdown() would drop them
+        dispatcher.shutdown(cancel_pending=False, timeout=max(0.0, deadline - time.monotonic()))
         for channel in list(server._map.values()):
-            channel.close()
-        self._thread.join(timeout=timeout)
+            if isinstance(channel, HTTPChannel):
+                channel.will_close = True  # the loop sends what is left, then closes it
+        self._drain_s = max(0.0, deadline - time.monotonic())
+        self._draining.set()
+        server.pull_trigger()
+        self._thread.join(timeout=self._drain_s + 2 * LOOP_TICK_S)

@@ -13,6 +13,7 @@ import queue
 import threading
 import time
 from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Callable
 
@@ -58,25 +59,33 @@ class MicroBatcher:
         self._observer = observer
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._accepting = True
+        self._gate = threading.Lock()
         self._last_batch_requests = 0
         self._worker = threading.Thread(target=self._run, name="batcher", daemon=True)
         self._worker.start()
 
     def submit(self, rows: np.ndarray) -> Future:
         """Queue a (n, width) float64 matrix; the future resolves to Scored or raises an AgentError."""
-        if not self._accepting:
-            raise ShuttingDown("the agent is stopping")
         future: Future = Future()
-        self._queue.put(_Request(rows, future))
+        # Under the lock so no request can land behind the stop marker, where nobody would answer it.
+        with self._gate:
+            if not self._accepting:
+                raise ShuttingDown("the agent is stopping")
+            self._queue.put(_Request(rows, future))
         return future
 
     def score(self, rows: np.ndarray, timeout: float | None = 30.0) -> Scored:
-        return self.submit(rows).result(timeout)
+        try:
+            return self.submit(rows).result(timeout)
+        except FutureTimeout:
+            raise ScoringFailed(f"no result within {timeout} s (the model is too slow or stuck)") from None
 
     def stop(self, timeout: float = 10.0) -> None:
         """Refuse new requests, finish every queued one, then end the worker."""
-        self._accepting = False
-        self._queue.put(_STOP)
+        with self._gate:
+            if self._accepting:
+                self._accepting = False
+                self._queue.put(_STOP)
         self._worker.join(timeout)
 
     def _run(self) -> None:
@@ -89,7 +98,7 @@ class MicroBatcher:
             else:
                 batch, stopping = self._collect(first)
             if batch:
-                self._score(batch)
+                self._score_guarded(batch)
 
     def _collect(self, first: _Request) -> tuple[list[_Request], bool]:
         batch, rows = [first], len(first.rows)
@@ -118,6 +127,14 @@ class MicroBatcher:
                 return batch
             if item is not _STOP:
                 batch.append(item)
+
+    def _score_guarded(self, batch: list[_Request]) -> None:
+        """The worker must outlive any bug below it: a dead worker would leave every later caller waiting."""
+        try:
+            self._score(batch)
+        except Exception as exc:
+            log.exception("batch failed outside the model call")
+            self._fail([r for r in batch if not r.future.done()], ScoringFailed(f"batch failed: {exc!r}"))
 
     def _score(self, batch: list[_Request]) -> None:
         self._last_batch_requests = len(batch)

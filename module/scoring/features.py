@@ -43,6 +43,8 @@ def parse_body(body: bytes | str) -> tuple[list[Any], bool]:
         data = json.loads(body)
     except (UnicodeDecodeError, ValueError) as exc:
         raise BadInput(f"body is not valid JSON: {exc}") from None
+    except RecursionError:  # "[[[[..." nested deeper than the parser's stack
+        raise BadInput("body is not valid JSON: nested too deeply") from None
     if isinstance(data, list):
         if not data:
             raise BadInput("body is an empty list")

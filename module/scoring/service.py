@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from typing import Any
 
 import numpy as np
 
-from ..errors import AgentError, BadInput, SettingsError
+from ..errors import AgentError, BadInput, ScoringFailed, SettingsError
 from ..metrics import Metrics
 from ..settings import ScoringSection
 from . import results
@@ -48,7 +49,13 @@ class ScoringService:
 
     def score_body(self, body: bytes | str, transport: str) -> tuple[list[dict], bool]:
         """A body of one message or a list; raises BadInput only when the body itself is unreadable."""
-        messages, was_list = parse_body(body)
+        try:
+            messages, was_list = parse_body(body)
+        except BadInput as exc:
+            # Counted like any request: an unreadable body is still traffic the operator wants to see.
+            self.metrics.requests.labels(transport).inc()
+            self.metrics.errors.labels(type(exc).__name__).inc()
+            raise
         return self.score_messages(messages, transport), was_list
 
     def score_messages(self, messages: list[Any], transport: str) -> list[dict]:
@@ -80,9 +87,16 @@ class ScoringService:
     def _fill(self, out: dict, good: list[Parsed], scored: Scored, settings: ScoringSection) -> None:
         model = scored.model
         threshold = model.default_threshold if settings.threshold is None else settings.threshold
+        scored_ok = 0
         for p, score in zip(good, scored.scores.tolist()):
-            out[id(p)] = results.scored(score, threshold, model, p.message_id)
-        self.metrics.messages.inc(len(good))
+            if math.isfinite(score):
+                out[id(p)] = results.scored(score, threshold, model, p.message_id)
+                scored_ok += 1
+            else:  # NaN has no JSON form and no order against the threshold
+                error = ScoringFailed(f"model {model.version} returned a non-finite score ({score})")
+                out[id(p)] = results.failed(error, p.message_id, model)
+                self.metrics.errors.labels(type(error).__name__).inc()
+        self.metrics.messages.inc(scored_ok)
 
     def _score_with_script(self, model, messages: list[Any], transport: str, started: float) -> list[dict]:
         """Azure ML entry script: each message goes to run() as its JSON string (scoring/entry_script.py)."""
