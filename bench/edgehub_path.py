@@ -1,0 +1,184 @@
+"""Section: the edgeHub path, through the real azure-iot-device SDK and Debian's mosquitto (TLS, 8883),
+as in the integration tests. Inputs go in on "telemetry", latency is input publish -> `scores` output
+received, for the agent and for the naive module a user would write from the Azure ML sample."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from importlib.util import find_spec
+
+from tests.helpers.edgehub_standin import EdgeHubStandin
+from tests.helpers.mosquitto import Mosquitto
+
+from . import procs, workload
+from .context import Context, row, target
+from .net import loopback_address
+from .stats import metric_rows, percentile_ms, ratio, summary
+
+NAME = "edgehub"
+TITLE = "edgeHub path: input 'telemetry' -> output 'scores' (SDK + mosquitto)"
+THROUGHPUT_GOAL = 20.0
+OUTPUT = "scores"
+
+
+class Subject:
+    """One module under test with a broker and an edgeHub stand-in of its own."""
+
+    def __init__(self, name: str, argv: list[str], folder, env: dict):
+        self.name = name
+        self.broker = Mosquitto(folder / "broker", host=loopback_address()).start()
+        self.hub = EdgeHubStandin(self.broker).start()
+        self.proc = procs.Server(argv, self.broker.host, 0, folder / "module.log", {**env, **self.hub.module_environment()})
+        self.runs = 0
+
+    def wait_serving(self, timeout: float = 90.0) -> None:
+        """Probe inputs until the first score comes back (connect, twin, model load all done)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited with {self.proc.proc.returncode}; see {self.proc.log_path}")
+            self.hub.send_input(workload.message(0, "probe"))
+            try:
+                self.hub.wait_outputs(OUTPUT, 1, timeout=0.5)
+                time.sleep(0.3)
+                return
+            except TimeoutError:
+                continue
+        raise TimeoutError(f"{self.name} never answered on {OUTPUT!r}; see {self.proc.log_path}")
+
+    def measure(self, count: int, rate: float | None) -> dict:
+        """Send `count` inputs at `rate`/s (None: as fast as possible), wait for every answer."""
+        self.runs += 1
+        prefix = f"r{self.runs}-"
+        start_index = len(self.hub.outputs(OUTPUT))
+        sent: dict[str, float] = {}
+        t0 = time.monotonic() + 0.02
+        for i in range(count):
+            if rate:
+                delay = t0 + i / rate - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+            mid = f"{prefix}{i}"
+            sent[mid] = time.monotonic()
+            self.hub.send_input(workload.message(i, mid), message_id=mid)
+        drain = max(30.0, count / 10.0)
+        try:
+            self.hub.wait_outputs(OUTPUT, start_index + count, timeout=drain)
+        except TimeoutError:
+            pass
+        return _summarise(self.hub.outputs(OUTPUT)[start_index:], sent, count)
+
+    def stop(self) -> None:
+        try:
+            self.proc.stop()
+        finally:
+            self.hub.stop()
+            self.broker.stop()
+
+
+def _ids(output) -> list[tuple[str | None, bool]]:
+    try:
+        doc = output.json()
+    except ValueError:
+        return [(output.correlation_id, False)]
+    items = doc if isinstance(doc, list) else [doc]
+    return [(d.get("id") or output.correlation_id, "score" in d and "error" not in d) for d in items if isinstance(d, dict)]
+
+
+def _summarise(outputs, sent: dict[str, float], count: int) -> dict:
+    latencies, last = [], None
+    first = min(sent.values(), default=None)
+    for out in outputs:
+        for mid, ok in _ids(out):
+            if ok and mid in sent:
+                latencies.append(out.received_at - sent.pop(mid))
+                last = out.received_at
+    span = (last - first) if last is not None and first is not None else None
+    return {
+        "latencies": latencies,
+        "p50_ms": percentile_ms(latencies, 50),
+        "p99_ms": percentile_ms(latencies, 99),
+        "unscored": count - len(latencies),
+        "span": span,
+    }
+
+
+def _subjects(ctx: Context) -> dict[str, Subject]:
+    folder = ctx.folder(NAME)
+    quiet = {"AGENT_AGENT_LOG_LEVEL": "warning"}
+    specs = {}
+    if find_spec("module.edge.runtime") is not None:
+        for name, compiled in (("agent", "true"), ("agent, compiled off", "false")):
+            sub = folder / name.replace(", ", "-").replace(" ", "-")
+            argv = [sys.executable, "-m", "module", "--http-host", "127.0.0.1", "--http-port", "0",
+                    "--data-dir", str(sub / "data")]
+            specs[name] = (argv, sub, {**quiet, "AGENT_SCORING_COMPILED": compiled})
+    specs["naive module"] = ([sys.executable, "-m", "bench.naive_module"], folder / "naive", {})
+    subjects = {}
+    try:
+        for name, (argv, sub, env) in specs.items():
+            sub.mkdir(parents=True, exist_ok=True)
+            subjects[name] = Subject(name, argv, sub, env)
+    except Exception:
+        for s in subjects.values():
+            s.stop()
+        raise
+    return subjects
+
+
+def run(ctx: Context) -> dict:
+    rates = (20, 100) if ctx.quick else (20, 50, 100)
+    seconds = 1.5 if ctx.quick else 6.0
+    burst = 100 if ctx.quick else 500
+    subjects = _subjects(ctx)
+    results: dict = {}
+    try:
+        for s in subjects.values():
+            s.wait_serving()
+        for _ in range(ctx.trials):
+            for rate in (*rates, None):
+                for name, s in subjects.items():
+                    count = burst if rate is None else int(rate * seconds)
+                    r = s.measure(count, rate)
+                    r["msgs_per_s"] = None if not r["span"] else (count - r["unscored"]) / r["span"]
+                    results.setdefault((rate, name), []).append(r)
+    finally:
+        for s in subjects.values():
+            s.stop()
+    return _report(results, list(subjects), rates, burst, seconds)
+
+
+def _case(rate, burst, seconds) -> str:
+    return f"burst of {burst}, as fast as possible" if rate is None else f"open loop {rate} msg/s for {seconds:g} s"
+
+
+def _report(results: dict, names: list[str], rates, burst, seconds) -> dict:
+    rows = []
+    for rate in (*rates, None):
+        for name in names:
+            trials = results[(rate, name)]
+            metrics = metric_rows(trials, ("msgs_per_s", "p50_ms", "p99_ms"))
+            metrics["unscored"] = sum(t["unscored"] for t in trials)
+            rows.append(row(_case(rate, burst, seconds), name, metrics))
+    targets = []
+    if "agent" in names:
+        med = lambda rate, name, key: summary(t[key] for t in results[(rate, name)])["median"]  # noqa: E731
+        x = ratio(med(None, "agent", "msgs_per_s"), med(None, "naive module", "msgs_per_s"))
+        targets.append(target("edgeHub path, burst: agent / naive module (msg/s)", f">= {THROUGHPUT_GOAL:g}x", x,
+                              None if x is None else x >= THROUGHPUT_GOAL, None if x is None else f"{x:.1f}x"))
+        for rate in rates:
+            x = ratio(med(rate, "naive module", "p50_ms"), med(rate, "agent", "p50_ms"))
+            targets.append(target(f"edgeHub path at {rate} msg/s: naive p50 / agent p50 (latency)",
+                                  f">= {THROUGHPUT_GOAL:g}x", x, None if x is None else x >= THROUGHPUT_GOAL,
+                                  None if x is None else f"{x:.1f}x"))
+    notes = [
+        "msg/s: answers received / (last answer - first send); latency: input publish -> `scores` output "
+        "received by the edgeHub stand-in (TCP_NODELAY on its own socket), so broker, SDK and TLS are included.",
+        "Open loop: inputs are sent on schedule whether or not answers came back; a module that falls behind "
+        "shows it as growing latency. Every run waits until each input is answered (or counts it unscored).",
+    ]
+    if "agent" not in names:
+        notes.append("agent rows missing: module/edge/runtime.py is not in this tree yet")
+    return {"rows": rows, "targets": targets, "notes": notes}
