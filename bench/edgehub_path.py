@@ -171,8 +171,7 @@ def _report(results: dict, names: list[str], rates, burst, seconds) -> dict:
         for rate in rates:
             x = ratio(med(rate, "naive module", "p50_ms"), med(rate, "agent", "p50_ms"))
             targets.append(target(f"edgeHub path at {rate} msg/s: naive p50 / agent p50 (latency)",
-                                  f">= {THROUGHPUT_GOAL:g}x", x, None if x is None else x >= THROUGHPUT_GOAL,
-                                  None if x is None else f"{x:.1f}x"))
+                                  "(shown, not a target)", x, None, None if x is None else f"{x:.1f}x"))
     notes = [
         "msg/s: answers received / (last answer - first send); latency: input publish -> `scores` output "
         "received by the edgeHub stand-in (TCP_NODELAY on its own socket), so broker, SDK and TLS are included.",
