@@ -1,0 +1,90 @@
+"""`publish`: a bundled model to one module twin (--device) or to a fleet through a layered deployment
+(--fleet), optionally in gated waves."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..errors import EXIT_OK, UsageError
+from ..hub import ENV_CONNECTION_STRING, Hub, parse_connection_string
+from ..sections import load_bundle, load_section_file, model_section, upload_hints
+
+DEFAULT_MODULE = "edgemodelagent"
+
+
+def _waves(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: comma-separated percentages, e.g. 1,10,100") from None
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("publish", help="send a bundled model to a module twin or a fleet",
+                              description=__doc__)
+    target = p.add_mutually_exclusive_group(required=True)
+    target.add_argument("--device", help="the device whose module twin gets the model")
+    target.add_argument("--fleet", metavar="CONDITION", help="target condition, e.g. \"tags.fleet='trucks'\"")
+    p.add_argument("--module", default=DEFAULT_MODULE, help=f"module id (default {DEFAULT_MODULE})")
+    p.add_argument("--bundle", required=True, metavar="DIR", help="a directory written by `bundle`")
+    p.add_argument("--hub-connection-string", metavar="S", help=f"service connection string (or ${ENV_CONNECTION_STRING})")
+    p.add_argument("--url", help="HTTPS URL where payload.zst was uploaded (for models too large to go inline)")
+    p.add_argument("--scoring", metavar="FILE", help="JSON/YAML desired `scoring` section to publish with it")
+    p.add_argument("--upstream", metavar="FILE", help="JSON/YAML desired `upstream` section to publish with it")
+    fleet = p.add_argument_group("fleet (with --fleet)")
+    fleet.add_argument("--name", help="deployment name (configuration id; lowercase, digits, '-')")
+    fleet.add_argument("--priority", type=int, default=10, help="layered deployment priority (default 10)")
+    fleet.add_argument("--waves", type=_waves, metavar="P1,P2,..", help="cumulative percentages, e.g. 1,10,100")
+    fleet.add_argument("--gate", type=float, default=0.95, help="success rate a wave needs before the next (0.95)")
+    p.add_argument("--wait", action="store_true", help="wait for gates and devices instead of returning at once")
+    p.add_argument("--timeout", type=float, default=900.0, metavar="S", help="how long --wait waits (900 s)")
+    p.add_argument("--poll", type=float, default=5.0, metavar="S", help=argparse.SUPPRESS)
+    p.set_defaults(func=run)
+
+
+def _sections(args: argparse.Namespace, bundle) -> dict[str, dict]:
+    sections = {"model": model_section(bundle, args.url)}
+    if args.scoring:
+        sections["scoring"] = load_section_file(args.scoring, "scoring")
+    if args.upstream:
+        sections["upstream"] = load_section_file(args.upstream, "upstream")
+    return sections
+
+
+def run(args: argparse.Namespace) -> int:
+    connection = parse_connection_string(args.hub_connection_string)
+    bundle = load_bundle(args.bundle)
+    if args.url or bundle.needs_url:
+        print("host the payload yourself, e.g. in Azure Blob Storage (the sha256 in the twin pins its bytes):",
+              file=sys.stderr)
+        for line in upload_hints(bundle):
+            print("  " + line, file=sys.stderr)
+    sections = _sections(args, bundle)
+    hub = Hub(connection)
+    if args.device:
+        return _publish_device(hub, args, sections)
+    from ..publish_fleet import run as run_fleet
+    from ..rollout import Rollout
+
+    if not args.name:
+        raise UsageError("--fleet needs --name (the deployment's configuration id)")
+    rollout = Rollout(args.name, args.fleet, args.priority, args.module, sections, tuple(args.waves or ()), args.gate)
+    return run_fleet(hub, rollout, args.wait, args.timeout, args.poll)
+
+
+def _publish_device(hub: Hub, args: argparse.Namespace, sections: dict[str, dict]) -> int:
+    from ..publish_device import publish_to_device
+
+    published = publish_to_device(hub, args.device, args.module, sections)
+    model = sections["model"]
+    how = f"url {model['url']}" if "url" in model else f"inline, {len(model['inline'].get('chunks', {}))} chunks"
+    print(f"published model {model.get('version')} to {args.device}/{args.module} ({how}); patch "
+          f"{published.patch_bytes:,} B, desired now {published.desired_bytes:,} of 32,768 B, "
+          f"$version {published.desired_version}")
+    print(f"watch: python -m deployment status --device {args.device} --module {args.module} --wait")
+    if args.wait:
+        from .status import watch_device
+
+        return watch_device(hub, args.device, args.module, args.timeout, args.poll)
+    return EXIT_OK

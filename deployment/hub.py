@@ -1,0 +1,155 @@
+"""IoT Hub service access for the operator commands: the connection string, the SDK's registry and
+configuration managers, paged twin queries, and hub errors turned into one clear message each."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+from .errors import HubError, UsageError
+
+ENV_CONNECTION_STRING = "IOTHUB_CONNECTION_STRING"
+QUERY_PAGE_SIZE = 1000
+
+_PERMISSIONS = "the shared access policy needs 'Registry write' and 'Service connect' (e.g. iothubowner)"
+
+#: One line per hub status: what it means for the operator and what to do next.
+STATUS_HINTS = {
+    400: "the hub rejected the request as malformed (400)",
+    401: f"the hub refused the credentials (401 Unauthorized): check the connection string's "
+         f"SharedAccessKeyName and SharedAccessKey; {_PERMISSIONS}",
+    403: f"the hub refused the operation (403 Forbidden): {_PERMISSIONS}, and the hub's quota must not be exhausted",
+    404: "{what} was not found (404): check the name and that it exists on this hub",
+    409: "{what} already exists (409 Conflict): choose another name or delete the old one",
+    412: "{what} changed since it was read (412 Precondition Failed, etag mismatch): someone else "
+         "updated it; re-run the command to apply the change on the latest version",
+    429: "the hub is throttling requests (429 Too Many Requests): wait a minute and re-run; "
+         "the command is safe to repeat",
+    500: "the hub had an internal error (500): try again later",
+    503: "the hub is unavailable (503 Service Unavailable): try again later",
+}
+
+
+@dataclass(frozen=True)
+class HubConnection:
+    """A parsed service (hub-level) connection string."""
+
+    hostname: str
+    key_name: str
+    key: str
+
+    @property
+    def text(self) -> str:
+        return f"HostName={self.hostname};SharedAccessKeyName={self.key_name};SharedAccessKey={self.key}"
+
+
+def parse_connection_string(text: str | None) -> HubConnection:
+    """Check the connection string before any request, so a typo is named instead of failing as a 401."""
+    text = (text or os.environ.get(ENV_CONNECTION_STRING) or "").strip()
+    if not text:
+        raise UsageError(f"no hub connection string: pass --hub-connection-string or set {ENV_CONNECTION_STRING} "
+                         f"(az iot hub connection-string show --hub-name HUB --policy-name iothubowner)")
+    fields = {}
+    for part in filter(None, text.split(";")):
+        key, sep, value = part.partition("=")
+        if not sep:
+            raise UsageError(f"connection string part {key!r} is not KEY=VALUE")
+        fields[key.strip()] = value.strip()
+    if "DeviceId" in fields or "ModuleId" in fields:
+        raise UsageError("that is a device or module connection string; the operator commands need the hub's "
+                         f"service connection string (HostName, SharedAccessKeyName, SharedAccessKey); {_PERMISSIONS}")
+    missing = [k for k in ("HostName", "SharedAccessKeyName", "SharedAccessKey") if not fields.get(k)]
+    if missing:
+        raise UsageError(f"the connection string lacks {', '.join(missing)}")
+    try:
+        base64.b64decode(fields["SharedAccessKey"], validate=True)
+    except binascii.Error:
+        raise UsageError("the connection string's SharedAccessKey is not base64") from None
+    return HubConnection(fields["HostName"], fields["SharedAccessKeyName"], fields["SharedAccessKey"])
+
+
+def _hub_message(body: str) -> str:
+    try:
+        message = json.loads(body).get("Message", "")
+    except (ValueError, AttributeError):
+        message = body
+    return " ".join(str(message).split())[:300]
+
+
+@contextmanager
+def calling(what: str) -> Iterator[None]:
+    """Turn the SDK's exceptions into a HubError whose message says what failed and what to do."""
+    from msrest.exceptions import ClientRequestError, HttpOperationError
+
+    try:
+        yield
+    except HttpOperationError as exc:
+        status = exc.response.status_code if exc.response is not None else None
+        hint = STATUS_HINTS.get(status, f"the hub answered {status}").format(what=what)
+        detail = _hub_message(exc.response.text) if exc.response is not None else ""
+        raise HubError(f"{what}: {hint}" + (f" [hub says: {detail}]" if detail else ""), status) from None
+    except ClientRequestError as exc:
+        raise HubError(f"{what}: cannot reach the hub ({_short(exc)}); check HostName, the network, "
+                       "and REQUESTS_CA_BUNDLE if a proxy or private CA is in the way") from None
+
+
+def _short(exc: Exception) -> str:
+    text = " ".join(str(exc).split())
+    return text if len(text) <= 240 else text[:237] + "..."
+
+
+class Hub:
+    """The two SDK managers the commands need, created from one connection string."""
+
+    def __init__(self, connection: HubConnection):
+        from azure.iot.hub import IoTHubConfigurationManager, IoTHubRegistryManager
+
+        self.connection = connection
+        self.registry = IoTHubRegistryManager.from_connection_string(connection.text)
+        self.configurations = IoTHubConfigurationManager.from_connection_string(connection.text)
+
+    def module_twin(self, device_id: str, module_id: str) -> Any:
+        with calling(f"module twin {device_id}/{module_id}"):
+            return self.registry.get_module_twin(device_id, module_id)
+
+    def patch_module_twin(self, device_id: str, module_id: str, patch: dict, etag: str | None) -> Any:
+        with calling(f"module twin {device_id}/{module_id}"):
+            return self.registry.update_module_twin(device_id, module_id, patch, etag)
+
+    def patch_device_tags(self, device_id: str, tags: dict, etag: str | None) -> Any:
+        with calling(f"device twin {device_id}"):
+            return self.registry.update_twin(device_id, {"tags": tags}, etag)
+
+    def query(self, text: str) -> Iterator[Any]:
+        """Every twin the query returns, page after page (the hub pages with x-ms-continuation)."""
+        from azure.iot.hub.models import QuerySpecification
+
+        token = None
+        while True:
+            with calling(f"query {text!r}"):
+                result = self.registry.query_iot_hub(QuerySpecification(query=text), token, QUERY_PAGE_SIZE)
+            yield from result.items or []
+            token = result.continuation_token
+            if not token:
+                return
+
+    def configuration(self, config_id: str) -> Any | None:
+        """The configuration, or None when the hub has none of that id."""
+        from msrest.exceptions import HttpOperationError
+
+        try:
+            return self.configurations.get_configuration(config_id)
+        except HttpOperationError as exc:
+            if exc.response is not None and exc.response.status_code == 404:
+                return None
+            with calling(f"configuration {config_id}"):
+                raise
+
+    def create_configuration(self, configuration: Any) -> Any:
+        with calling(f"configuration {configuration.id}"):
+            return self.configurations.create_configuration(configuration)
