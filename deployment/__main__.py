@@ -8,6 +8,7 @@ import pkgutil
 import sys
 
 from . import commands
+from .errors import OperatorError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,7 +21,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except OperatorError as exc:  # a clear message and a documented exit code, not a traceback
+        print(f"error: {exc.message}", file=sys.stderr)
+        return exc.exit_code
 
 
 if __name__ == "__main__":
