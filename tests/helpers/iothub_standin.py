@@ -182,6 +182,9 @@ class IoTHubStandIn:
         self.state = HubState()
         self.requests: list[Recorded] = []
         self.failures: list[Failure] = []
+        #: Called with (method, path) before each request is answered: lets a test act as a device
+        #: between polls.
+        self.on_request: Callable[[str, str], None] | None = None
         self._server: ThreadingHTTPServer | None = None
 
     @property
@@ -259,6 +262,8 @@ class _Handler(BaseHTTPRequestHandler):
         record = Recorded(self.command, url.path, dict(urllib.parse.parse_qsl(url.query)),
                           {k.lower(): v for k, v in self.headers.items()}, body)
         self.hub.requests.append(record)
+        if self.hub.on_request:
+            self.hub.on_request(self.command, url.path)
         failure = self.hub.take_failure(self.command, url.path)
         if failure:
             return self._send(failure.status, failure.body)
