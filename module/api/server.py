@@ -24,7 +24,11 @@ class JsonErrorTask(ErrorTask):
 
     def execute(self):
         error = self.request.error
-        body = json.dumps({"error": f"{error.reason}: {error.body}"}).encode("utf-8")
+        message = f"{error.reason}: {error.body}"
+        if error.code == 413:  # waitress counts its own limit one over ours (see HttpServer)
+            limit = self.channel.server.adj.max_request_body_size - 1
+            message = f"request body larger than {limit} bytes (http.max_body_bytes)"
+        body = json.dumps({"error": message}).encode("utf-8")
         self.status = f"{error.code} {error.reason}"
         self.response_headers.append(("Content-Type", "application/json"))
         self.set_close_on_finish()
@@ -81,6 +85,12 @@ class HttpServer:
             wasyncore.loop(timeout=LOOP_TICK_S, map=socket_map, count=1)  # flush answers, then close
         wasyncore.close_all(socket_map)
 
+    def _wake(self) -> None:
+        try:
+            self._server.pull_trigger()
+        except OSError:  # the loop has already finished and closed its trigger
+            pass
+
     def stop(self, timeout: float = 5.0) -> None:
         """Stop accepting, answer the requests already received (bounded), then close every connection."""
         server = self._server
@@ -90,7 +100,7 @@ class HttpServer:
             return
         deadline = time.monotonic() + timeout
         self._closing.set()
-        server.pull_trigger()
+        self._wake()
         dispatcher = server.task_dispatcher
         while dispatcher.queue and time.monotonic() < deadline:
             time.sleep(0.01)  # requests received but not started yet: shutdown() would drop them
@@ -100,5 +110,5 @@ class HttpServer:
                 channel.will_close = True  # the loop sends what is left, then closes it
         self._drain_s = max(0.0, deadline - time.monotonic())
         self._draining.set()
-        server.pull_trigger()
+        self._wake()
         self._thread.join(timeout=self._drain_s + 2 * LOOP_TICK_S)
