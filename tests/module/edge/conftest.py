@@ -1,0 +1,47 @@
+"""Fixtures: a broker of the test's own (own loopback address, port 8883), the edgeHub stand-in, the agent."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.helpers.edgehub_standin import EdgeHubStandin
+from tests.helpers.mosquitto import Mosquitto
+
+from .harness import AgentProcess
+
+#: Desired properties a freshly deployed module gets (as in deployment/deployment.template.json).
+INITIAL_DESIRED = {"upstream": {"mode": "anomalies", "summary_every_s": 300}}
+
+
+@pytest.fixture
+def broker(tmp_path):
+    with Mosquitto(tmp_path / "broker") as b:
+        yield b
+
+
+@pytest.fixture
+def hub(broker):
+    with EdgeHubStandin(broker, desired=INITIAL_DESIRED) as h:
+        yield h
+
+
+@pytest.fixture
+def start_agent(hub, tmp_path):
+    """start_agent(env=...) -> a running AgentProcess, connected; stopped at the end of the test."""
+    started: list[AgentProcess] = []
+
+    def start(env: dict[str, str] | None = None, connected: bool = True) -> AgentProcess:
+        agent = AgentProcess(hub, tmp_path / f"data{len(started)}", env).start()
+        started.append(agent)
+        if connected:
+            agent.wait_connected()
+        return agent
+
+    yield start
+    for agent in started:
+        agent.stop()
+
+
+@pytest.fixture
+def agent(start_agent):
+    return start_agent()
