@@ -14,6 +14,7 @@ import yaml
 from .errors import UsageError
 
 PAYLOAD_FILE = "payload.zst"
+PLACEHOLDER_HOST = "REPLACE-WITH-YOUR-HOST"  # bundling.URL_PLACEHOLDER
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,9 @@ class Bundle:
 
     @property
     def needs_url(self) -> bool:
-        return "inline" not in self.section
+        """No inline chunks and no real URL yet (`bundle` writes a placeholder host when it has none)."""
+        url = self.section.get("url") or ""
+        return not self.section.get("inline") and (not url or PLACEHOLDER_HOST in url)
 
 
 def _read_json(path: Path, what: str) -> Any:
@@ -70,15 +73,18 @@ def check_url(url: str) -> str:
 
 def model_section(bundle: Bundle, url: str | None) -> dict:
     """The section to publish: inline as bundled, or with `url` (and no `inline`) when a URL is given."""
-    section = dict(bundle.section)
+    # Nulls are dropped here: a twin patch adds them back only for keys the twin holds (twin_limits.replacing),
+    # and a layered deployment's content should carry values only.
+    section = {k: v for k, v in bundle.section.items() if v is not None}
     if url:
         section.pop("inline", None)
         section["url"] = check_url(url)
         return section
     if bundle.needs_url:
         raise UsageError(f"the model in {bundle.directory} is too large to travel inline in the twin; upload "
-                         f"{bundle.payload} to an HTTPS location and pass --url (hints below)")
-    section.pop("url", None)
+                         f"{bundle.payload} to an HTTPS location and pass --url (hints on stderr)")
+    if section.get("inline"):
+        section.pop("url", None)
     return section
 
 
