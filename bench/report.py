@@ -11,7 +11,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 UNITS = {
     "rps": "req/s", "msgs_per_s": "msg/s", "p50_ms": "p50 ms", "p99_ms": "p99 ms", "ms": "ms",
-    "rows_per_s": "rows/s", "failed": "failed", "unscored": "unscored", "bytes": "bytes",
+    "rows_per_s": "rows/s", "pct_of_60MB": "% of 60 MB", "failed": "failed", "unscored": "unscored", "bytes": "bytes",
     "ready_s": "ready s", "rss_ready_mb": "RSS at ready MB", "rss_mb": "RSS MB", "peak_rss_mb": "peak RSS MB",
 }
 
