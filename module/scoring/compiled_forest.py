@@ -148,10 +148,11 @@ def choose(
         check_version(sklearn_version)
         compiled = compiler(estimator)
         rows, forest_rows = check_rows_for(compiled, check_rows)
-        if compiled.steps:
-            same_bits("forest", compiled.walk.score, compiled.forest.score_samples, forest_rows)
-        same_bits("model", compiled.score, plain_scorer.score, rows)
-        cost = measure(compiled.score, plain_scorer.score, rows)
+        with np.errstate(all="ignore"):  # sklearn's finiteness check overflows on the extreme rows
+            if compiled.steps:
+                same_bits("forest", compiled.walk.score, compiled.forest.score_samples, forest_rows)
+            same_bits("model", compiled.score, plain_scorer.score, rows)
+            cost = measure(compiled.score, plain_scorer.score, rows)
     except (Unsupported, Mismatch) as exc:
         return plain_scorer, f"served by scikit-learn: {exc}"
     except Exception as exc:  # a fault in building the evaluator must never stop a model from loading
