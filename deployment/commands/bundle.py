@@ -1,0 +1,44 @@
+"""`python -m deployment bundle MODEL_FILE --version V`: write a model bundle and its desired section."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..bundling import BundleError, build_bundle
+
+EXIT_USAGE = 2
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("bundle", help="bundle a trained model: manifest, payload.zst, desired.json",
+                              description=__doc__)
+    p.add_argument("model_file", type=Path, metavar="MODEL_FILE", help="the pickle, joblib or skops file")
+    p.add_argument("--version", required=True, help="the model version the devices will report")
+    p.add_argument("--format", choices=("pickle", "joblib", "skops"), help="default: from the file suffix")
+    p.add_argument("--canary-data", type=Path, help="CSV of feature rows; expected scores come from the model")
+    p.add_argument("--sign-key", type=Path, help="Ed25519 private key PEM (python -m deployment keygen)")
+    p.add_argument("--out", type=Path, help="bundle directory (default bundles/<version>)")
+    p.add_argument("--url", help="where payload.zst will be hosted (forces a URL section)")
+    p.add_argument("--rollback", action="store_true", help="mark a signed downgrade as an intended rollback")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    out = args.out or Path("bundles") / str(args.version)
+    try:
+        bundle = build_bundle(args.model_file, args.version, out, args.format, args.canary_data, args.sign_key,
+                              args.url, args.rollback)
+    except BundleError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    m = bundle.manifest
+    how = "inline in the twin" if bundle.inline else f"by URL {bundle.section['url']}"
+    print(f"bundle {m['version']} ({m['format']}, {m['size']} bytes, sha256 {m['sha256'][:12]}...) in {bundle.directory}")
+    print(f"delivery: {how}; signed: {'yes' if 'signature' in m else 'no'}; canary rows: "
+          f"{len(m.get('canary', {}).get('inputs', {}))}")
+    print(f"desired state: {bundle.directory / 'desired.json'}")
+    if not bundle.inline and not args.url:
+        print("host payload.zst and put its URL in desired.json (model.url) before publishing", file=sys.stderr)
+    return 0

@@ -1,0 +1,36 @@
+"""Admin routes: POST /admin/rollback and POST /admin/reload, thin over the update manager."""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify
+
+from ..errors import AgentError, UpdateError
+from .app import status_for
+
+
+def blueprint(agent) -> Blueprint:
+    bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+    def run(action: str):
+        updater = agent.updater
+        if updater is None:
+            return jsonify({"error": "model updates are not available in this agent"}), 409
+        try:
+            state = getattr(updater, action)()
+        except UpdateError as exc:
+            return jsonify({"error": str(exc), "stage": exc.stage}), status_for(exc)
+        except AgentError as exc:
+            return jsonify({"error": str(exc)}), status_for(exc)
+        return jsonify({"model": state})
+
+    @bp.post("/rollback")
+    def rollback():
+        """Back to the previous stored version, no download; 409 when there is none or an update runs."""
+        return run("rollback")
+
+    @bp.post("/reload")
+    def reload():
+        """Reload the stored current version and reconcile the desired state again (ends a manual rollback)."""
+        return run("reload")
+
+    return bp

@@ -1,0 +1,1 @@
+"""Model updates: desired `model` section -> fetch -> verify -> store -> safe load -> canary -> swap."""

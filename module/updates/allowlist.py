@@ -1,0 +1,92 @@
+"""The one list of globals a model file may name: what the restricted unpickler and the skops check admit.
+
+A pickle can call any global it names, so this list is the security boundary. It holds classes whose
+construction and __setstate__ only build data (estimators, trees, arrays, dtypes, sparse matrices) and a few
+reconstruction helpers of numpy. It deliberately holds no function that reaches the file system, the
+network, imports or attribute lookup (builtins.getattr, operator.attrgetter, numpy.load, ...).
+Extend it per device with settings `updates.allowed_globals` ("module.Name" strings).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Iterable
+
+#: numpy's array, dtype and scalar reconstruction, plus its random-state constructors (estimators keep one).
+NUMPY_GLOBALS = (
+    "numpy.ndarray",
+    "numpy.dtype",
+    "numpy.core.multiarray._reconstruct",
+    "numpy.core.multiarray.scalar",
+    "numpy.core.numeric._frombuffer",
+    "numpy.random._pickle.__randomstate_ctor",
+    "numpy.random._pickle.__bit_generator_ctor",
+    "numpy.random._pickle.__generator_ctor",
+    "numpy.random.mtrand.RandomState",
+    "numpy.random._mt19937.MT19937",
+    "numpy.random._pcg64.PCG64",
+    "numpy.random._generator.Generator",
+    "_codecs.encode",
+)
+"""_codecs.encode only turns a str into bytes: protocol 2 pickles store bytes that way."""
+
+#: numpy scalar types that appear as dtypes' classes.
+NUMPY_DTYPE_GLOBALS = tuple(
+    f"numpy.{name}"
+    for name in (
+        "float64", "float32", "float16", "int64", "int32", "int16", "int8",
+        "uint64", "uint32", "uint16", "uint8", "bool_", "intp",
+    )
+)
+
+#: scipy sparse matrices (fitted text and one-hot pipelines hold them).
+SCIPY_GLOBALS = tuple(
+    f"scipy.sparse.{kind}.{kind}_matrix" for kind in ("_csr", "_csc", "_coo")
+) + tuple(f"scipy.sparse.{kind}.{kind}_matrix" for kind in ("csr", "csc", "coo"))
+
+#: scikit-learn's non-estimator building blocks: the tree structures and the loss objects of boosting.
+SKLEARN_GLOBALS = (
+    "sklearn.tree._tree.Tree",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "sklearn._loss.loss.HalfSquaredError",
+    "sklearn._loss.loss.HalfBinomialLoss",
+    "sklearn._loss._loss.CyHalfSquaredError",
+    "sklearn._loss._loss.CyHalfBinomialLoss",
+    "sklearn._loss.link.IdentityLink",
+    "sklearn._loss.link.LogitLink",
+    "sklearn._loss.link.Interval",
+)
+
+#: Only for joblib files: the placeholder joblib writes in the pickle stream for each array it stores raw.
+JOBLIB_GLOBALS = ("joblib.numpy_pickle.NumpyArrayWrapper",)
+
+#: Any class under these packages that subclasses scikit-learn's BaseEstimator is admitted: estimators,
+#: pipelines, column transformers, scalers, encoders. Estimators take data only in __init__ and __setstate__.
+ESTIMATOR_PACKAGES = ("sklearn.",)
+
+BUILTIN_GLOBALS = frozenset(NUMPY_GLOBALS + NUMPY_DTYPE_GLOBALS + SCIPY_GLOBALS + SKLEARN_GLOBALS)
+
+
+def allowed_names(extra: Iterable[str] = (), joblib: bool = False) -> frozenset[str]:
+    """The exact "module.name" globals admitted: the built-in list, joblib's wrapper if asked, and settings'."""
+    names = set(BUILTIN_GLOBALS) | set(extra)
+    if joblib:
+        names |= set(JOBLIB_GLOBALS)
+    return frozenset(names)
+
+
+def is_estimator_class(module: str, name: str) -> bool:
+    """True for a scikit-learn estimator class (resolved without touching anything outside sklearn)."""
+    if not module.startswith(ESTIMATOR_PACKAGES) or name.startswith("_") or "." in name:
+        return False
+    try:
+        obj = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError):
+        return False
+    from sklearn.base import BaseEstimator
+
+    return isinstance(obj, type) and issubclass(obj, BaseEstimator)
+
+
+def is_allowed(module: str, name: str, names: frozenset[str]) -> bool:
+    return f"{module}.{name}" in names or is_estimator_class(module, name)

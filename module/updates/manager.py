@@ -1,0 +1,272 @@
+"""UpdateManager: wires the update pipeline to the agent (restore at start, desired state, rollback, reload).
+
+One model change runs at a time (a lock shared by the reconciler's worker, rollback and reload). The new
+model is verified, loaded and canaried while the old one serves; then the store's pointers switch and
+agent.activate swaps the slot. Any failure leaves the old model serving and says why in reported `model`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from ..errors import UpdateError
+from ..reported import short
+from ..runtime import fingerprint
+from ..scoring.slot import LoadedModel
+from . import candidate, section as section_mod, verify
+from .fetch import Cancelled, Throttle, UrlFetcher, fetch_inline, finish_url, partial_path, session_for
+from .reconciler import Reconciler
+from .section import ModelSection
+from .store import MANIFEST, Store
+from .testhooks import pause_at
+
+log = logging.getLogger(__name__)
+
+#: How long POST /admin/rollback or /admin/reload waits for an update in progress before answering 409.
+ADMIN_WAIT_S = 5.0
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+class UpdateManager:
+    def __init__(self, agent: Any):
+        self.agent = agent
+        self.store = Store(agent.settings.agent.data_dir, agent.settings.updates.keep_versions)
+        self._lock = threading.Lock()
+        agent.reported.patch({"runtime": fingerprint()})
+        self.reconciler = Reconciler(self._parse, self._apply, self._invalid, self._failed)
+
+    @property
+    def settings(self):
+        return self.agent.settings
+
+    # -- the agent's interface ----------------------------------------------------------------------
+
+    def restore(self) -> bool:
+        """At start: a newer baked model, else current, else previous, else the baked one; False = embedded."""
+        pointers = self.store.pointers()
+        current, previous = pointers.get("current"), pointers.get("previous")
+        baked = self._baked()
+        baked_first = baked is not None and (current is None or verify.is_older(current, baked[0]["version"]))
+        steps = ([("baked", None)] if baked_first else []) + [("store", current), ("store", previous)]
+        steps += [] if baked_first or baked is None else [("baked", None)]
+        with self._lock:
+            for kind, version in steps:
+                try:
+                    if kind == "baked":
+                        self._adopt_baked(*baked)
+                        return True
+                    if version and self._restore_version(version):
+                        return True
+                except UpdateError as exc:
+                    log.error("stored model refused at start", extra={
+                        "model_version": version or baked[0].get("version"), "stage": exc.stage, "error": str(exc)})
+                    self._report(status="failed", error=short(f"{exc.stage}: {exc}"))
+        return False
+
+    def desired(self, section: Any, version: Any) -> None:
+        self.reconciler.desired(section, version)
+
+    def rollback(self) -> dict:
+        """Back to the previous version in the store, without a download (POST /admin/rollback)."""
+        with self._admin_lock():
+            active = self.agent.slot.current
+            previous = self.store.pointers().get("previous")
+            if not previous or not self.store.manifest(previous):
+                raise UpdateError("there is no previous version in the store to roll back to", stage="rollback")
+            model = self._load_stored(previous, "store")
+            left = {"version": active.version, "sha256": active.sha256} if active else None
+            self._switch(model, "rolled_back", rolled_back_from=left)
+            return self.agent.reported.snapshot("model")
+
+    def reload(self) -> dict:
+        """Load the store's current version again (verify, safe load, canary), end a manual rollback, and
+        reconcile the desired state again (POST /admin/reload)."""
+        with self._admin_lock():
+            current = self.store.pointers().get("current")
+            if not current or not self.store.manifest(current):
+                raise UpdateError("the store holds no current version to reload", stage="reload")
+            model = self._load_stored(current, "store")
+            self._switch(model, "active")
+        self.reconciler.retry()
+        return self.agent.reported.snapshot("model")
+
+    def stop(self) -> None:
+        self.reconciler.stop()
+
+    # -- the pipeline (reconciler worker) -----------------------------------------------------------
+
+    def _parse(self, raw: dict) -> ModelSection:
+        return section_mod.parse(raw, self.settings.updates.max_model_bytes)
+
+    def _apply(self, section: ModelSection, version: Any, cancel: threading.Event) -> None:
+        with self._lock:
+            active = self.agent.slot.current
+            if active and active.version == section.version and active.sha256 == section.sha256:
+                self._report(status=self.agent.reported.snapshot("model").get("status", "active"),
+                             desired_version=section.version, error=None)
+                return
+            pointers = self.store.pointers()
+            if pointers.get("rolled_back_from") == {"version": section.version, "sha256": section.sha256}:
+                log.info("desired version was rolled back by hand; waiting for a new one",
+                         extra={"model_version": section.version})
+                return
+            self._report(status="verifying", desired_version=section.version, error=None, size=section.size)
+            manifest = section.manifest()
+            reference = active.version if active and active.source != "embedded" else None
+            verify.check_manifest(manifest, self.settings.updates.public_key, reference)
+            if self.store.has(section.version, section.sha256):
+                path = self.store.model_path(section.version)
+            else:
+                path = self._download(section, manifest, cancel)
+            self._report(status="loading")
+            model = candidate.load(path, {**manifest, "file": path.name}, self.settings, "update", check_manifest=False)
+            if cancel.is_set():
+                raise Cancelled("superseded by a newer desired model")
+            rolled_back = section.version == pointers.get("previous")
+            self._switch(model, "rolled_back" if rolled_back else "active")
+
+    def _download(self, section: ModelSection, manifest: dict, cancel: threading.Event) -> Path:
+        out = self.store.stage(section.version, section.format)
+        partial = None
+        self._report(status="downloading", bytes_fetched=0)
+        try:
+            if section.inline is not None:
+                fetched = fetch_inline(section, out)
+            else:
+                partial = partial_path(self.store.partial_dir, section)
+                for other in self.store.partial_dir.glob("*.part"):
+                    if other != partial:
+                        other.unlink(missing_ok=True)
+                throttle = Throttle(lambda n: self._report(bytes_fetched=n))
+                session = session_for(self.settings.updates, self.store.root)
+                UrlFetcher(section, self.settings.updates, partial, session, throttle, cancel).run()
+                throttle.flush()
+                fetched = partial.stat().st_size
+                finish_url(section, partial, out)
+            self._report(status="verifying", bytes_fetched=fetched)
+            verify.check_file(out, section.sha256, section.size)
+            pause_at("before_rename")
+            path = self.store.commit(out, manifest)
+        except Cancelled:
+            self.store.discard(out)
+            raise
+        except UpdateError as exc:
+            self.store.discard(out)
+            if partial is not None and (exc.stage == "verify" or getattr(exc, "final", False)):
+                partial.unlink(missing_ok=True)  # wrong bytes: the next attempt starts from zero
+            raise
+        except BaseException:
+            self.store.discard(out)
+            raise
+        if partial is not None:
+            partial.unlink(missing_ok=True)
+        return path
+
+    def _switch(self, model: LoadedModel, status: str, rolled_back_from: dict | None = None) -> None:
+        """Pointers first (a restart then serves what is about to serve), then the one-reference swap."""
+        old = self.agent.slot.current
+        pointers = self.store.pointers()
+        if old is not None and old.source != "embedded" and old.version != model.version:
+            previous = old.version
+        else:
+            previous = pointers.get("previous") if pointers.get("previous") != model.version else None
+        pause_at("before_pointers")
+        self.store.set_pointers(model.version, previous, rolled_back_from)
+        pause_at("before_swap")
+        self.agent.activate(model)
+        removed = self.store.prune()
+        if removed:
+            log.info("old versions removed from the store", extra={"model_version": model.version, "removed": removed})
+        self._report(
+            version=model.version, sha256=model.sha256, status=status, error=None, activated_at=_now(),
+            previous_version=previous, size=int(model.manifest.get("size", 0)) or None, source=model.source,
+        )
+
+    # -- start-up sources ---------------------------------------------------------------------------
+
+    def _load_stored(self, version: str, source: str) -> LoadedModel:
+        manifest = self.store.manifest(version)
+        if not manifest:
+            raise UpdateError(f"version {version} has no readable manifest in the store", stage="verify")
+        return candidate.load(self.store.model_path(version), manifest, self.settings, source)
+
+    def _restore_version(self, version: str) -> bool:
+        model = self._load_stored(version, "store")
+        self.agent.activate(model)
+        pointers = self.store.pointers()
+        self._report(version=model.version, sha256=model.sha256, status="active", error=None,
+                     activated_at=_now(), previous_version=pointers.get("previous") if version != pointers.get(
+                         "previous") else None, size=int(model.manifest.get("size", 0)) or None, source="store")
+        return True
+
+    def _baked(self) -> tuple[dict, Path] | None:
+        directory = Path(self.settings.updates.baked_model_dir)
+        try:
+            manifest = json.loads((directory / MANIFEST).read_text(encoding="utf-8"))
+            path = directory / Path(manifest["file"]).name
+            section_mod.VERSION_PATTERN.match(str(manifest["version"])) or _bad(f"bad version {manifest['version']!r}")
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, KeyError, TypeError, UpdateError) as exc:
+            log.error("baked model unreadable", extra={"path": str(directory), "error": str(exc)})
+            return None
+        return manifest, path
+
+    def _adopt_baked(self, manifest: dict, path: Path) -> None:
+        """The baked model enters the store like any update (so rollback and restarts work the same way)."""
+        verify.check_manifest(manifest, self.settings.updates.public_key, None)
+        out = self.store.stage(str(manifest["version"]), manifest.get("format", "pickle"))
+        try:
+            shutil.copyfile(path, out)
+            verify.check_file(out, manifest["sha256"], int(manifest["size"]))
+            stored = self.store.commit(out, manifest)
+        except OSError as exc:
+            self.store.discard(out)
+            raise UpdateError(f"cannot copy the baked model: {exc}", stage="store") from None
+        except BaseException:
+            self.store.discard(out)
+            raise
+        model = candidate.load(stored, self.store.manifest(str(manifest["version"])), self.settings, "baked")
+        self._switch(model, "active")
+
+    # -- reporting ----------------------------------------------------------------------------------
+
+    def _report(self, **fields: Any) -> None:
+        self.agent.reported.patch({"model": fields})
+
+    def _invalid(self, exc: UpdateError, version: Any) -> None:
+        log.warning("desired model section refused", extra={"stage": exc.stage, "error": str(exc)})
+        self._report(status="failed", error=short(f"{exc.stage}: {exc}"))
+
+    def _failed(self, exc: UpdateError, section: ModelSection, version: Any) -> None:
+        active = self.agent.slot.current
+        log.error("model update refused; the old model keeps serving", extra={
+            "model_version": active and active.version, "desired_version": section.version,
+            "stage": exc.stage, "error": str(exc)})
+        self._report(status="failed", error=short(f"{exc.stage}: {exc}"), desired_version=section.version)
+
+    def _admin_lock(self):
+        manager = self
+
+        class _Held:
+            def __enter__(self):
+                if not manager._lock.acquire(timeout=ADMIN_WAIT_S):
+                    raise UpdateError("a model update is in progress; try again when it has finished", stage="busy")
+
+            def __exit__(self, *exc):
+                manager._lock.release()
+
+        return _Held()
+
+
+def _bad(message: str):
+    raise ValueError(message)
