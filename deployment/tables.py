@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from typing import Any, Iterable, Sequence, TextIO
+
+_AMOUNT = re.compile(r"^-?\$?[\d,]+(\.\d+)?%?$")
 
 
 def _cell(value: Any) -> str:
@@ -26,8 +29,7 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     for row in text_rows:
         for i, cell in enumerate(row):
             widths[i] = max(widths[i], len(cell))
-    numeric = [all(isinstance(r[i], (int, float)) and not isinstance(r[i], bool) for r in raw_rows if r[i] is not None)
-               and any(r[i] is not None for r in raw_rows) for i in range(len(headers))]
+    numeric = [_numeric_column([r[i] for r in raw_rows]) for i in range(len(headers))]
 
     def line(cells: Sequence[str]) -> str:
         parts = [c.rjust(w) if num else c.ljust(w) for c, w, num in zip(cells, widths, numeric)]
@@ -36,6 +38,14 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     out = [line(list(headers)), line(["-" * w for w in widths])]
     out.extend(line(row) for row in text_rows)
     return "\n".join(out)
+
+
+def _numeric_column(values: list[Any]) -> bool:
+    """Numbers, and text that reads as an amount ("$16.49", "0.0229"), are right-aligned."""
+    present = [v for v in values if v is not None]
+    return bool(present) and all(
+        (isinstance(v, (int, float)) and not isinstance(v, bool)) or (isinstance(v, str) and _AMOUNT.match(v))
+        for v in present)
 
 
 class ProgressLine:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 from pathlib import Path
@@ -10,6 +9,7 @@ from pathlib import Path
 import pytest
 import zstandard
 
+from deployment import bundling
 from tests.helpers.iothub_standin import IoTHubStandIn
 
 MODULE = "edgemodelagent"
@@ -30,23 +30,25 @@ def iothub(tmp_path, monkeypatch):
 
 
 def write_bundle(directory: Path, version: str, model: bytes, inline: bool = True) -> Path:
-    """A bundle directory in the shared format (manifest.json, the model file, payload.zst, desired.json)."""
+    """A bundle directory in the shared format, its desired section made by the bundler's own code, for
+    publish tests that need no real model (bundling.build_bundle would load and canary one)."""
     directory.mkdir(parents=True, exist_ok=True)
-    sha = hashlib.sha256(model).hexdigest()
-    manifest = {"version": version, "format": "pickle", "sha256": sha, "size": len(model), "file": "model.pkl"}
+    manifest = {"version": version, "format": "pickle", "sha256": hashlib.sha256(model).hexdigest(),
+                "size": len(model), "file": "model.pkl"}
     (directory / "model.pkl").write_bytes(model)
     payload = zstandard.ZstdCompressor(level=19).compress(model)
     (directory / "payload.zst").write_bytes(payload)
-    section = {"version": version, "format": "pickle", "sha256": sha, "size": len(model)}
-    if inline:
-        text = base64.b64encode(payload).decode()
-        chunks = {str(i): text[o:o + 4096] for i, o in enumerate(range(0, len(text), 4096))}
-        section["inline"] = {"encoding": "zstd+base64", "chunks": chunks}
-    else:
-        section["url"] = "<upload payload.zst and publish with --url>"
+    url = None if inline else bundling.URL_PLACEHOLDER.format(version=version)
+    section, _ = bundling.desired_section(manifest, payload, url)
     (directory / "manifest.json").write_text(json.dumps(manifest))
     (directory / "desired.json").write_text(json.dumps({"model": section}))
     return directory
+
+
+def published(directory: Path) -> dict:
+    """The model section publish sends for a bundle: desired.json's, without its null placeholders."""
+    section = json.loads((directory / "desired.json").read_text())["model"]
+    return {k: v for k, v in section.items() if v is not None}
 
 
 @pytest.fixture

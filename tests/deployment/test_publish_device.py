@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from deployment.__main__ import main
 from deployment.errors import EXIT_HUB, EXIT_USAGE
-from tests.deployment.conftest import MODULE, write_bundle
+from tests.deployment.conftest import MODULE, published, write_bundle
 
 
 def _publish(bundle, *extra):
@@ -28,7 +26,7 @@ def test_inline_model_patches_the_module_twin_with_the_etag(hub, bundle, capsys)
     assert patch[0].path == f"/twins/truck-1/modules/{MODULE}"
     assert patch[0].query["api-version"] == "2021-04-12"
     assert patch[0].headers["if-match"] == '"AAAAAAAAAAE="'  # the etag the GET returned, quoted
-    section = json.loads((bundle / "desired.json").read_text())["model"]
+    section = published(bundle)
     assert patch[0].json() == {"properties": {"desired": {"model": section}}}
     desired = hub.state.modules[("truck-1", MODULE)]["properties"]["desired"]
     assert desired["model"] == section and desired["$version"] == 2

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from deployment.__main__ import main
 from deployment.errors import EXIT_DEVICES_FAILED, EXIT_TIMEOUT, EXIT_USAGE
-from tests.deployment.conftest import MODULE, active_simulator, write_bundle
+from tests.deployment.conftest import MODULE, active_simulator, published, write_bundle
 
 FLEET = "tags.fleet='trucks'"
 
@@ -36,7 +34,7 @@ def test_one_layered_deployment_for_the_whole_fleet(hub, bundle):
     assert _fleet(bundle) == 0
     [put] = hub.requests_to("PUT", "/configurations/")
     body = put.json()
-    section = json.loads((bundle / "desired.json").read_text())["model"]
+    section = published(bundle)
     assert put.path == "/configurations/model-2" and "if-match" not in put.headers
     assert body["content"] == {"modulesContent": {MODULE: {"properties.desired.model": section}}}
     assert body["targetCondition"] == FLEET and body["priority"] == 20
