@@ -114,9 +114,10 @@ class Agent:
         for callback in self._settings_listeners:
             callback(new)
         applied = getattr(new, name).model_dump(mode="json")
-        if "features" in applied:
-            applied["features"] = {str(i): f for i, f in enumerate(applied["features"])}
-        applied = {k: v for k, v in applied.items() if v is not None}
+        if "features" in applied:  # numbered like the twin's; stale numbers beyond the new list deleted
+            stale = self.reported.snapshot(name).get("features", {})
+            applied["features"] = {**{k: None for k in stale}, **{str(i): f for i, f in enumerate(applied["features"])}}
+        # None stays in: in a reported patch it deletes the key, so a cleared threshold stops being reported.
         self.reported.patch({name: {**applied, "status": "applied", "error": None, "desired_version": version}})
         log.info("desired section applied", extra={"section": name, "desired_version": version})
 

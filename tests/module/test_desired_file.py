@@ -1,0 +1,153 @@
+"""--desired FILE: its `scoring` section applies live and is reported; a bad section or file changes nothing."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+import requests
+
+from module.desired_file import DesiredFile
+from module.settings import DEFAULT_FEATURES
+from tests.helpers.local_agent import in_process
+
+MSG = {"machine": {"temperature": 88.1, "pressure": 9.1}, "ambient": {"temperature": 20.9, "humidity": 25}}
+RENAMED = {"m": {"t": 88.1, "p": 9.1}, "a": {"t": 20.9, "h": 25}}
+
+
+def wait_for(predicate, what, timeout=15.0):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+def score(agent, body):
+    return requests.post(agent.url + "/score", json=body, timeout=10)
+
+
+@pytest.fixture
+def desired(tmp_path):
+    return tmp_path / "desired.yaml"
+
+
+@pytest.fixture
+def agent(tmp_path, desired):
+    desired.write_text("{}\n")
+    with in_process(tmp_path, agent={"desired_file": desired, "desired_poll_s": 0.05}) as agent:
+        yield agent
+
+
+def test_scoring_section_applies_live_and_is_reported(agent, desired):
+    default_threshold = score(agent, MSG).json()["threshold"]
+    desired.write_text(
+        "scoring:\n  threshold: -0.3\n  features:\n    '0': m.t\n    '1': m.p\n    '2': a.t\n    '3': a.h\n"
+    )
+    wait_for(lambda: agent.reported.snapshot("scoring").get("threshold") == -0.3, "the file to be applied")
+    reported = agent.reported.snapshot("scoring")
+    assert reported["status"] == "applied" and "error" not in reported  # error: null deletes it
+    assert reported["features"] == {"0": "m.t", "1": "m.p", "2": "a.t", "3": "a.h"}
+    assert isinstance(reported["desired_version"], int)
+    result = score(agent, RENAMED).json()
+    assert result["threshold"] == -0.3 and result["anomaly"] == (result["score"] < -0.3)
+    assert score(agent, MSG).json()["field"] == "m.t"  # the old paths no longer apply
+
+    # Deleting the key (a twin sends null) returns to the model's own cut-off; the section to defaults.
+    desired.write_text("scoring:\n  threshold: null\n  features: null\n")
+    wait_for(lambda: "threshold" not in agent.reported.snapshot("scoring"), "threshold to be cleared")
+    assert score(agent, MSG).json()["threshold"] == default_threshold
+    assert agent.service.settings.features == DEFAULT_FEATURES
+
+
+@pytest.mark.parametrize(
+    "section, words",
+    [
+        ("scoring:\n  threshold: high\n", ["scoring.threshold", "high"]),
+        ("scoring:\n  features: {'0': a, '1': b}\n", ["2 features", "expects 4"]),  # the model's width
+        ("scoring:\n  features: {'0': a, '5': b}\n", ["scoring.features", "0..n-1"]),
+        ("scoring:\n  max_batch: 0\n", ["scoring.max_batch"]),
+        ("scoring:\n  tresh: 1\n", ["scoring.tresh", "unknown setting"]),
+        ("scoring: 12\n", ["scoring", "expected an object"]),
+    ],
+)
+def test_a_bad_section_is_refused_reported_and_changes_nothing(agent, desired, section, words):
+    desired.write_text("scoring:\n  threshold: -0.45\n")
+    wait_for(lambda: agent.reported.snapshot("scoring").get("threshold") == -0.45, "the good section")
+    desired.write_text(section)
+    wait_for(lambda: agent.reported.snapshot("scoring").get("status") == "refused", "the refusal")
+    reported = agent.reported.snapshot("scoring")
+    for word in words:
+        assert word in reported["error"]
+    assert agent.service.settings.threshold == -0.45 and agent.settings.scoring.threshold == -0.45
+    result = score(agent, MSG).json()
+    assert result["threshold"] == -0.45 and "score" in result  # the old settings keep serving
+
+
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ("scoring: [\n", ["not valid YAML/JSON"]),
+        ('{"scoring": {"threshold": 1,}', ["not valid YAML/JSON"]),
+        ("- scoring\n", ["expected an object"]),
+    ],
+)
+def test_an_unparsable_file_is_reported_and_changes_nothing(agent, desired, text, words):
+    desired.write_text('{"scoring": {"threshold": -0.5}}')  # JSON works as well as YAML
+    wait_for(lambda: agent.reported.snapshot("scoring").get("threshold") == -0.5, "the good file")
+    desired.write_text(text)
+    wait_for(lambda: "error" in agent.reported.snapshot("desired"), "the error report")
+    for word in words:
+        assert word in agent.reported.snapshot("desired")["error"]
+    assert score(agent, MSG).json()["threshold"] == -0.5
+    desired.write_text("scoring:\n  threshold: -0.55\n")  # a good file again clears the report
+    wait_for(lambda: agent.reported.snapshot("scoring").get("threshold") == -0.55, "the fixed file")
+    assert "error" not in agent.reported.snapshot("desired")
+
+
+class Recorder:
+    def __init__(self, fail=False):
+        self.docs, self.errors, self.fail = [], [], fail
+
+    def desired(self, doc):
+        self.docs.append(doc)
+        if self.fail:
+            raise RuntimeError("handler bug")
+
+    def error(self, message):
+        self.errors.append(message)
+
+
+def test_watcher_hands_over_changes_once_with_a_growing_version(tmp_path):
+    path, rec = tmp_path / "d.json", Recorder()
+    watcher = DesiredFile(path, rec.desired, rec.error, poll_s=60)
+    watcher.check()  # no file yet: nothing to do, nothing to report
+    assert rec.docs == [] and rec.errors == []
+    path.write_text(json.dumps({"scoring": {"threshold": 1}}))
+    watcher.check()
+    watcher.check()  # unchanged bytes are not handed over again
+    path.write_text(json.dumps({"scoring": {"threshold": 2}, "$version": 40}))
+    watcher.check()
+    assert [d["$version"] for d in rec.docs] == [1, 40]
+    assert rec.docs[0]["scoring"] == {"threshold": 1}
+    path.write_text("{")
+    watcher.check()
+    watcher.check()
+    assert len(rec.errors) == 1  # reported once, not every poll
+
+
+def test_watcher_survives_a_failing_handler(tmp_path):
+    path, rec = tmp_path / "d.yaml", Recorder(fail=True)
+    path.write_text("scoring: {}\n")
+    watcher = DesiredFile(path, rec.desired, rec.error, poll_s=0.02)
+    watcher.start()
+    try:
+        wait_for(lambda: rec.errors, "the handler's failure to be reported")
+        assert "handler bug" in rec.errors[0]
+        rec.fail = False
+        path.write_text("scoring: {threshold: 1}\n")
+        wait_for(lambda: len(rec.docs) == 2, "the next change")
+        assert rec.errors[-1] is None  # the good read cleared the error
+    finally:
+        watcher.stop()
