@@ -7,18 +7,22 @@ a pull downloaded from the registry's own log. `htpasswd=(user, password)` turns
 
 from __future__ import annotations
 
-import crypt  # bcrypt hashes through libxcrypt (Python 3.11 still has the module)
 import json
 import re
 import shutil
 import subprocess
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import requests
 
 from tests.helpers.net import free_port, loopback_address, wait_listening
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import crypt  # bcrypt hashes for htpasswd through libxcrypt (the module is in Python 3.11)
 
 BINARY = "/usr/bin/docker-registry"
 _ACCESS = re.compile(r'"(?P<method>[A-Z]+) (?P<path>\S+) HTTP/[\d.]+" (?P<status>\d{3}) (?P<bytes>\d+|-)')
