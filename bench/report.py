@@ -11,12 +11,15 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 UNITS = {
     "rps": "req/s", "msgs_per_s": "msg/s", "p50_ms": "p50 ms", "p99_ms": "p99 ms", "ms": "ms",
-    "rows_per_s": "rows/s", "pct_of_60MB": "% of 60 MB", "failed": "failed", "unscored": "unscored", "bytes": "bytes",
+    "rows_per_s": "rows/s", "pct_of_60MB": "% of 60 MB", "swaps_done": "swaps", "swap_s": "slowest swap s",
+    "p99_steady_ms": "p99 steady ms", "p99_swap_ms": "p99 in swaps ms", "requests": "requests", "failed": "failed", "unscored": "unscored", "bytes": "bytes",
     "ready_s": "ready s", "rss_ready_mb": "RSS at ready MB", "rss_mb": "RSS MB", "peak_rss_mb": "peak RSS MB",
 }
 
 
 def _number(x: float) -> str:
+    if isinstance(x, int) or (isinstance(x, float) and x.is_integer() and abs(x) >= 1000):
+        return f"{int(x):,}"
     if x == 0:
         return "0"
     if abs(x) >= 1000:
