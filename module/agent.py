@@ -58,6 +58,8 @@ class Agent:
         """Swap `model` into service (it has passed every check already); returns the one it replaced."""
         old = self.slot.swap(model)
         self.metrics.set_model(model.version, model.sha256, model.scorer.name)
+        # Which scorer serves and why (compiled or scikit-learn, see scoring/compiled_forest.py), whatever the source.
+        self.reported.patch({"model": {"scorer": model.scorer.name, "scorer_reason": short(model.scorer_reason)}})
         log.info(
             "model active",
             extra={"model_version": model.version, "source": model.source, "previous_version": old and old.version},

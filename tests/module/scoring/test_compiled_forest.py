@@ -282,12 +282,17 @@ def test_the_embedded_default_is_served_compiled_unless_turned_off(tmp_path):
     try:
         served = on.load_embedded_default()
         plain = off.load_embedded_default()
+        on.activate(served)
+        off.activate(plain)
+        reported_on, reported_off = on.reported.snapshot("model"), off.reported.snapshot("model")
     finally:
         on.stop()
         off.stop()
     assert served.describe()["scorer"] == "compiled-forest"
     assert "bit for bit" in served.scorer_reason
     assert plain.describe()["scorer"] == "sklearn" and "scoring.compiled=false" in plain.scorer_reason
+    assert reported_on["scorer"] == "compiled-forest" and reported_on["scorer_reason"] == served.scorer_reason
+    assert reported_off["scorer"] == "sklearn" and "scoring.compiled=false" in reported_off["scorer_reason"]
     rows = data("nab")[1][:257]
     assert np.array_equal(served.scorer.score(rows), plain.estimator.score_samples(rows))
 
