@@ -85,7 +85,8 @@ class EdgeRuntime:
         self.client.on_twin_desired_properties_patch_received = self.desired
         self.client.on_connection_state_change = self._on_connection_state
         self.connected.set()
-        log.info("connected to edgeHub", extra={"input": self.settings.input_name})
+        log.info("connected to edgeHub",
+                 extra={"input": self.settings.input_name, "tcp_nodelay": sdk.nodelay_enabled(self.client)})
         self._read_twin()
         # What was reported before we were connected (restored model, refused settings) goes first.
         self.reporter.offer(self.agent.reported.snapshot())
@@ -108,7 +109,9 @@ class EdgeRuntime:
     def _on_connection_state(self) -> None:
         # After a reconnect the SDK itself re-reads the twin and hands the whole desired document
         # to the patch handler, so there is nothing to re-apply here; only say what happened.
-        log.info("edgeHub connection changed", extra={"connected": self.client.connected})
+        connected = self.client.connected
+        log.info("edgeHub connection changed",
+                 extra={"connected": connected, "tcp_nodelay": sdk.nodelay_enabled(self.client) if connected else None})
 
     # -- the SDK's calls ---------------------------------------------------------------------------
 
