@@ -23,8 +23,10 @@ def merge(target: dict, patch: dict) -> None:
     for key, value in patch.items():
         if value is None:
             target.pop(key, None)
-        elif isinstance(value, dict) and isinstance(target.get(key), dict):
-            merge(target[key], value)
+        elif isinstance(value, dict):
+            if not isinstance(target.get(key), dict):
+                target[key] = {}
+            merge(target[key], value)  # also for a new object: a null inside it is a delete, not a value
         else:
             target[key] = copy.deepcopy(value)
 
