@@ -1,0 +1,29 @@
+"""edgeHub unreachable: outputs wait in a bounded buffer, are sent in order once it is back, and what the
+buffer could not hold is counted (agent_outputs_dropped) and logged, never silently lost."""
+
+from __future__ import annotations
+
+import time
+
+DOWN_FOR_S = 4.0
+
+
+def test_outputs_buffered_in_order_and_overflow_counted(hub, broker, start_agent):
+    agent = start_agent(env={"AGENT_EDGE_BUFFER_MAX": "4"})
+    # Summaries leave every window even when empty: a steady stream of outputs, no input needed.
+    version = hub.set_desired({"upstream": {"mode": "summary", "summary_every_s": 0.25}})
+    hub.wait_reported(lambda r: r.get("upstream", {}).get("desired_version") == version)
+    before = len(hub.wait_outputs("upstream", 2))
+    broker.stop()
+    time.sleep(DOWN_FOR_S)  # ~16 windows close while edgeHub is away; the buffer holds 4
+    broker.start()
+    hub.wait_connected()
+    hub.wait_outputs("upstream", before + 5, timeout=90)
+
+    seqs = [o.json()["seq"] for o in hub.outputs("upstream")]
+    assert seqs == sorted(set(seqs)), "delivered out of order or twice"
+    dropped = agent.metric("agent_outputs_dropped_total")
+    assert dropped > 0
+    top = max(seqs)
+    assert len(seqs) + dropped == top, "every summary up to the newest was delivered or counted as dropped"
+    assert any(e.get("msg") == "output buffer full: oldest outputs dropped" for e in agent.logs())
