@@ -127,7 +127,8 @@ def have_tools(*names: str) -> bool:
     return all(shutil.which(n) or Path(n).exists() for n in names)
 
 
-def push_stand_in_base(address: str, repository: str = "runtime", tag: str = "1") -> str:
+def push_stand_in_base(address: str, repository: str = "runtime", tag: str = "1", username: str | None = None,
+                       password: str | None = None) -> str:
     """A small runtime stand-in (two layers of local files, OCI), pushed through the project's own client.
 
     Lets the layer tests run without the real image build; returns the image reference.
@@ -157,5 +158,5 @@ def push_stand_in_base(address: str, repository: str = "runtime", tag: str = "1"
     }
     image = Image(json.dumps(manifest, separators=(",", ":")).encode(), OCI_MANIFEST, config_bytes)
     blobs = {layer.digest: layer.blob for layer in layers} | {manifest["config"]["digest"]: config_bytes}
-    push(RegistryClient(address, insecure=True), repository, tag, image, blobs, blobs.__getitem__, None)
+    push(RegistryClient(address, insecure=True, username=username, password=password), repository, tag, image, blobs, blobs.__getitem__, None)
     return f"{address}/{repository}:{tag}"

@@ -61,13 +61,24 @@ def _handler(proxy: RegistryProxy):
                                     {"Content-Type": "application/json"})
             if self.path.startswith("/oauth2/token"):
                 return self._token()
-            if self.headers.get("Authorization") != f"Bearer {TOKEN}":
-                repo = self.path.split("/")[2] if self.path.count("/") > 2 else ""
+            repo = self.path.split("/")[2] if self.path.count("/") > 2 else ""
+            if not self._authorised(repo):
                 challenge = (f'Bearer realm="http://{proxy.address}/oauth2/token",service="{proxy.address}"'
                              + (f',scope="repository:{repo}:pull,push"' if repo else ""))
                 return self._answer(401, b'{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}',
                                     {"WWW-Authenticate": challenge, "Content-Type": "application/json"})
             self._forward()
+
+        def _authorised(self, repo: str) -> bool:
+            """Like ACR: a token is good for the repositories in its scopes; a mount also needs pull on `from`."""
+            token = self.headers.get("Authorization", "").removeprefix("Bearer ")
+            if not token.startswith(TOKEN):
+                return False
+            from urllib.parse import parse_qs, urlparse
+
+            needed = [f"repository:{repo}:"] if repo else []
+            needed += [f"repository:{r}:pull" for r in parse_qs(urlparse(self.path).query).get("from", [])]
+            return all(n in token for n in needed)
 
         def _token(self) -> None:
             from urllib.parse import parse_qs, urlparse
@@ -77,7 +88,9 @@ def _handler(proxy: RegistryProxy):
             expected = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
             if self.headers.get("Authorization") != expected:
                 return self._answer(401, b'{"errors":[{"code":"UNAUTHORIZED"}]}')
-            self._answer(200, json.dumps({"access_token": TOKEN}).encode(), {"Content-Type": "application/json"})
+            scopes = proxy.token_requests[-1].get("scope", [])
+            token = TOKEN + "|" + " ".join(scopes)
+            self._answer(200, json.dumps({"access_token": token}).encode(), {"Content-Type": "application/json"})
 
         def _forward(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
