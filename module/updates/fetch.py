@@ -20,6 +20,7 @@ from typing import Callable
 from urllib.parse import urlsplit
 
 import requests
+import urllib3
 import zstandard
 
 from ..errors import UpdateError
@@ -58,10 +59,11 @@ def decompress_capped(data_or_file, size: int, out: Path) -> None:
             while chunk := reader.read(READ_CHUNK):
                 written += len(chunk)
                 if written > size:
-                    raise FetchFailed(f"the payload decompresses to more than the declared size ({size} bytes)")
+                    raise UpdateError(f"the payload decompresses to more than the declared size ({size} bytes)",
+                                      stage="verify")
                 fh.write(chunk)
         except zstandard.ZstdError as exc:
-            raise FetchFailed(f"the payload is not valid zstd: {exc}") from None
+            raise UpdateError(f"the payload is not valid zstd: {exc}", stage="verify") from None
 
 
 def fetch_inline(section: ModelSection, out: Path) -> int:
@@ -135,7 +137,7 @@ class UrlFetcher:
             try:
                 if self._attempt(have):
                     return self.partial
-            except (requests.RequestException, OSError, FetchFailed) as exc:
+            except (requests.RequestException, urllib3.exceptions.HTTPError, OSError, FetchFailed) as exc:
                 if isinstance(exc, FetchFailed) and getattr(exc, "final", False):
                     raise
                 grew = (self.partial.stat().st_size if self.partial.exists() else 0) > have
@@ -174,7 +176,7 @@ class UrlFetcher:
             self._refuse_declared_length(resp, have)
             head = self._head() if mode == "ab" else b""
             with open(self.partial, mode) as fh:
-                for chunk in resp.iter_content(READ_CHUNK):
+                for chunk in _pieces(resp):
                     self._check_cancel()
                     if len(head) < 4:
                         head += chunk[: 4 - len(head)]
@@ -212,6 +214,13 @@ class UrlFetcher:
             return True
         self.partial.unlink(missing_ok=True)
         raise FetchFailed("the partial download does not match the file on the server; starting over")
+
+
+def _pieces(resp: requests.Response):
+    """Whatever has arrived, piece by piece: a connection cut half way keeps every byte received before it
+    (iter_content reads whole chunks and loses a partial one)."""
+    while piece := resp.raw.read1(READ_CHUNK):
+        yield piece
 
 
 def _final(message: str) -> FetchFailed:

@@ -6,7 +6,8 @@ Faults (one per request, in order, from `fail_next(...)`, or on every request wi
   Fault("wrong")               serve the right length of wrong bytes
   Fault("ignore_range")        answer 200 with the whole file even to a Range request
   Fault("status", code=404)    answer with that status and no body
-  Fault("extra", extra=N)      serve N bytes more than the file (Content-Length included)
+  Fault("extra", extra=N)      serve N bytes more than the file (Content-Length says so)
+  Fault("extra", extra=N, no_length=True)   the same with no Content-Length: the body runs until close
   Fault("drip", chunk=N, seconds=S)   send the body N bytes at a time, sleeping S between pieces
 Every request is logged with its Range header, status and the body bytes actually sent.
 """
@@ -28,6 +29,7 @@ class Fault:
     code: int = 500
     extra: int = 0
     chunk: int = 1024
+    no_length: bool = False
 
 
 @dataclass
@@ -84,7 +86,13 @@ class _Handler(BaseHTTPRequestHandler):
             self._head(206, len(data) - start, {"Content-Range": f"bytes {start}-{len(data) - 1}/{len(data)}"})
         else:
             entry.status = 200
-            self._head(200, len(data))
+            if fault and fault.no_length:
+                self.close_connection = True
+                self.send_response(200)
+                self.send_header("Connection", "close")
+                self.end_headers()
+            else:
+                self._head(200, len(data))
         self._body(data[start:], fault, entry)
 
     def _head(self, status: int, length: int, extra: dict | None = None) -> None:

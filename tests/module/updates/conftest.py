@@ -50,8 +50,8 @@ def model_file(tmp_path) -> Callable[..., Path]:
 def bundle(tmp_path, model_file):
     """bundle(version, seed=..., **build_bundle options) -> Bundle made by deployment.bundling."""
 
-    def make(version: str, seed: int = 1, trees: int = 3, **kw):
-        path = model_file(seed, name=f"m-{version}-{seed}.pkl", trees=trees)
+    def make(version: str, seed: int = 1, trees: int = 3, samples: int = 16, **kw):
+        path = model_file(seed, name=f"m-{version}-{seed}.pkl", trees=trees, samples=samples)
         return build_bundle(path, version, tmp_path / "bundles" / version, **kw)
 
     return make
