@@ -1,0 +1,64 @@
+"""`python -m module` as a user runs it: starts on the embedded default, serves HTTP, stops on SIGTERM."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+
+import pytest
+import requests
+
+from module.models import embedded
+from tests.helpers.local_agent import ROOT, subprocess_agent
+
+pytestmark = pytest.mark.slow
+
+MSG = {
+    "machine": {"temperature": 21.32, "pressure": 1.04},
+    "ambient": {"temperature": 20.86, "humidity": 25},
+    "timeCreated": "2024-01-01T00:00:00.0000000Z",
+}
+
+
+def test_help():
+    done = subprocess.run([sys.executable, "-m", "module", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0
+    for option in ("--local", "--config", "--desired", "--data-dir", "--http-port", "--http-host"):
+        assert option in done.stdout
+
+
+@pytest.mark.parametrize("args", [("--local",), ()], ids=["--local", "no-edge-environment"])
+def test_starts_serves_and_stops_on_sigterm(tmp_path, args):
+    with subprocess_agent(tmp_path, *args) as agent:
+        agent.wait_ready()
+        ready = requests.get(agent.url + "/readyz", timeout=10).json()
+        assert ready == {"status": "ready", "model_version": embedded.VERSION}
+        result = requests.post(agent.url + "/score", json=MSG, timeout=10).json()
+        assert result["model_version"] == embedded.VERSION and isinstance(result["score"], float)
+        assert result["anomaly"] == (result["score"] < result["threshold"])
+        agent.proc.send_signal(signal.SIGTERM)
+        assert agent.proc.wait(timeout=20) == 0
+        logs = agent.logs()
+    messages = [line["msg"] for line in logs]
+    assert "agent ready" in messages and "stop requested" in messages and messages[-1] == "agent stopped"
+    local_lines = [line for line in logs if "local mode" in line["msg"]]
+    assert local_lines, "the log must say the agent runs in local mode"
+    if not args:
+        assert "no IoT Edge environment" in local_lines[0]["msg"]
+    assert any(line.get("model_version") == embedded.VERSION for line in logs if line["msg"] == "model active")
+
+
+def test_port_already_taken_exits_1_with_a_message(tmp_path):
+    with subprocess_agent(tmp_path, "--local") as first:
+        first.wait_ready()
+        with socket.create_connection((first.host, first.port)):
+            pass
+        taken = subprocess.run(
+            [sys.executable, "-m", "module", "--local", "--http-host", first.host, "--http-port", str(first.port),
+             "--data-dir", str(tmp_path / "other")],
+            cwd=ROOT, capture_output=True, text=True, timeout=60,
+        )
+    assert taken.returncode == 1
+    assert "failed to start" in taken.stderr and "Address already in use" in taken.stderr
