@@ -19,6 +19,7 @@ import pytest
 import requests
 from sklearn.ensemble import IsolationForest
 
+from deployment.bundling import build_bundle
 from module.agent import Agent
 from module.errors import UpdateError
 from module.models import nab
@@ -42,8 +43,8 @@ def init():
     seen_dir = os.environ["AZUREML_MODEL_DIR"]
     model = joblib.load(Model.get_model_path("model.pkl"))
     trees = len(model.estimators_)
-    if trees == 7:
-        raise RuntimeError("this script refuses models of 7 trees")
+    if trees == 3:
+        raise RuntimeError("this script refuses models of 3 trees")
     print("init done", trees)
 
 def run(input_str):
@@ -89,6 +90,25 @@ def stored_model(tmp_path: Path, version: str, trees: int, seed: int) -> tuple[I
     return estimator, manifest, directory / "model.pkl"
 
 
+def small_bundle(tmp_path: Path, version: str, trees: int, seed: int):
+    """A bundle made by the real bundler from a model small enough to travel inline in the twin."""
+    _, values = nab.load_series()
+    estimator = IsolationForest(n_estimators=trees, max_samples=16, random_state=seed)
+    estimator.fit(nab.to_features(values)[::50])
+    path = tmp_path / f"m-{version}.pkl"
+    path.write_bytes(pickle.dumps(estimator, protocol=5))
+    bundle = build_bundle(path, version, tmp_path / "bundles" / version)
+    assert bundle.inline
+    return bundle, estimator
+
+
+def apply_desired(agent: Agent, bundle, desired_version: int = 1) -> dict:
+    """Hand the desired `model` section to the agent as the twin would; the reported state once it settles."""
+    agent.handle_desired({"model": bundle.section, "$version": desired_version})
+    assert agent.updater.reconciler.wait_idle(60), "the update did not finish"
+    return agent.reported.snapshot("model")
+
+
 @pytest.fixture
 def run_agent(tmp_path):
     """Start an agent with an entry script, HTTP on its own loopback address; stopped after the test."""
@@ -103,6 +123,7 @@ def run_agent(tmp_path):
                 "http": {"host": host, "port": 0},
                 # The compiled scorer's bit-for-bit check at load is not what these tests are about.
                 "scoring": {"compiled": False},
+                "updates": {"baked_model_dir": str(tmp_path / "no-baked-model")},
             },
         )
         agent = Agent(settings)
@@ -162,36 +183,56 @@ def test_embedded_default_goes_through_init_from_a_verified_copy(run_agent, tmp_
 # -- swaps ------------------------------------------------------------------------------------------------
 
 
-def test_swap_reruns_init_and_results_name_the_new_version(run_agent, tmp_path):
+def test_update_reruns_init_and_results_name_the_new_version(run_agent, tmp_path):
+    """Through the update pipeline (desired model section, inline in the twin budget): verify, safe load,
+    prepare (init() of a fresh script instance), canary, swap."""
     agent, base = run_agent(write_script(tmp_path, RECORDING_SCRIPT))
     old = agent.slot.current
-    first = post(base, message(nab_rows()[0])).json()
+    reading = message(nab_rows()[0])
+    first = post(base, reading).json()
     assert (first["model_version"], first["trees"]) == ("embedded-default-1", 100)
 
-    estimator, manifest, path = stored_model(tmp_path, "2", trees=20, seed=1)
-    new = swap_in(agent, estimator, manifest, path)
-    second = post(base, message(nab_rows()[0])).json()
-    assert (second["model_version"], second["trees"]) == ("2", 20)
+    bundle, estimator = small_bundle(tmp_path, "2", trees=5, seed=1)
+    state = apply_desired(agent, bundle)
+    assert (state["status"], state["version"]) == ("active", "2")
+    new = agent.slot.current
+    second = post(base, reading).json()
+    assert (second["model_version"], second["trees"]) == ("2", 5)
     assert second["score"] == float(estimator.score_samples(nab_rows()[:1])[0])
     assert second["seen_dir"] == str(new.entry.model_dir) != first["seen_dir"]
     # The old instance kept its own globals: a batch still holding it is scored by the old model.
-    (held,) = old.entry.run_messages([message(nab_rows()[0])], old)
+    (held,) = old.entry.run_messages([reading], old)
     assert (held["model_version"], held["trees"]) == ("embedded-default-1", 100)
 
 
-def test_init_failure_on_a_new_model_keeps_the_old_one_serving(run_agent, tmp_path):
+def test_init_failure_on_a_new_model_keeps_the_old_one_serving_and_reports_why(run_agent, tmp_path):
     agent, base = run_agent(write_script(tmp_path, RECORDING_SCRIPT))
-    estimator, manifest, path = stored_model(tmp_path, "3", trees=7, seed=2)
-    with pytest.raises(UpdateError) as caught:
-        swap_in(agent, estimator, manifest, path)
-    assert caught.value.stage == "load"
-    assert "init() failed for model 3" in str(caught.value)
-    assert "this script refuses models of 7 trees" in str(caught.value)
+    bundle, _ = small_bundle(tmp_path, "3", trees=3, seed=2)
+    state = apply_desired(agent, bundle)
+    assert state["status"] == "failed"
+    assert state["error"].startswith("load: entry script score.py init() failed for model 3")
+    assert "this script refuses models of 3 trees" in state["error"]
     assert agent.slot.current.version == "embedded-default-1"
     result = post(base, message(nab_rows()[0])).json()
     assert (result["model_version"], result["trees"]) == ("embedded-default-1", 100)
     assert os.environ["AZUREML_MODEL_DIR"] == str(agent.slot.current.entry.model_dir)
     assert not any(p.name.startswith("3-") for p in (tmp_path / "data" / ROOT_NAME).iterdir())
+    # The same script then takes a model it accepts: nothing was left half-swapped.
+    good, _ = small_bundle(tmp_path, "4", trees=5, seed=3)
+    state = apply_desired(agent, good, desired_version=2)
+    assert state.get("version") == "4", json.dumps(state)
+    assert post(base, message(nab_rows()[0])).json()["model_version"] == "4"
+
+
+def test_prepare_runs_init_before_the_swap(run_agent, tmp_path):
+    """prepare() alone builds the instance (init() has run); the slot changes only at activate()."""
+    agent, base = run_agent(write_script(tmp_path, RECORDING_SCRIPT))
+    estimator, manifest, path = stored_model(tmp_path, "5", trees=5, seed=4)
+    new = prepare(estimator, manifest, source="update", n_features=4, path=path)
+    assert new.entry is not None and agent.slot.current.version == "embedded-default-1"
+    assert post(base, message(nab_rows()[0])).json()["model_version"] == "embedded-default-1"
+    agent.activate(new)
+    assert post(base, message(nab_rows()[0])).json()["trees"] == 5
 
 
 def test_a_tampered_model_file_is_refused_before_init(run_agent, tmp_path):
