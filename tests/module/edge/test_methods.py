@@ -52,12 +52,3 @@ def test_unknown_method_is_404(hub, agent):
     assert status == 404
     assert "score" in body["error"]
 
-
-def test_rollback_and_reload_answer(hub, agent):
-    for name in ("rollback", "reload"):
-        status, body = hub.invoke_method(name, {})
-        if status == 501:  # built without module/updates
-            assert "not available" in body["error"]
-        else:
-            assert status in (200, 409), body
-            assert body

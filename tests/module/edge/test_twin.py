@@ -112,3 +112,18 @@ def test_broker_restart_while_desired_changes_agent_catches_up(hub, broker, agen
 def test_the_first_connection_has_tcp_nodelay(hub, agent):
     entry = agent.wait_log("connected to edgeHub")
     assert entry["tcp_nodelay"] is True
+
+
+def test_rollback_and_reload_methods_after_two_updates(hub, agent, tmp_path):
+    status, body = hub.invoke_method("rollback", {})
+    assert status == 409 and body["stage"] == "rollback"  # nothing in the store yet
+    for version, seed in (("r-1", 1), ("r-2", 2)):
+        hub.set_desired({"model": small_model_section(tmp_path, version, seed)})
+        hub.wait_reported(lambda r, v=version: r.get("model", {}).get("version") == v
+                          and r["model"].get("status") == "active", timeout=60)
+    status, body = hub.invoke_method("rollback", {})
+    assert status == 200 and body["version"] == "r-1" and body["status"] == "rolled_back"
+    hub.wait_reported(lambda r: r.get("model", {}).get("status") == "rolled_back")
+    assert hub.invoke_method("status", {})[1]["model"]["version"] == "r-1"
+    status, body = hub.invoke_method("reload", {})
+    assert status == 200 and body["status"] == "active"
