@@ -96,7 +96,7 @@ class CompiledForestScorer:
         return self._compiled.walk.score(Xt)
 
 
-def _usable(rows: np.ndarray | None, width: int) -> np.ndarray:
+def _finite_rows(rows: np.ndarray | None, width: int) -> np.ndarray:
     """Finite float64 rows of the model's width out of whatever the caller gave (canary inputs)."""
     if rows is None:
         return np.empty((0, width))
@@ -107,16 +107,11 @@ def _usable(rows: np.ndarray | None, width: int) -> np.ndarray:
     return rows[np.isfinite(rows).all(axis=1)]
 
 
-def _input_rows(compiled: Compiled, forest_rows: np.ndarray) -> np.ndarray:
-    """Generated rows mapped back through the transformers' inverses, kept where sklearn can score them."""
-    rows = forest_rows
+def _scorable(compiled: Compiled, rows: np.ndarray | None) -> np.ndarray:
+    """The rows scikit-learn can score: finite, and finite in float32 once through the transformers
+    (one refused row would make scikit-learn refuse the whole check batch)."""
+    rows = _finite_rows(rows, compiled.width)
     with np.errstate(all="ignore"):
-        try:
-            for transformer in reversed(compiled.transformers):
-                rows = transformer.inverse_transform(rows)
-        except (AttributeError, ValueError, TypeError):
-            return np.empty((0, compiled.width))
-        rows = _usable(rows, compiled.width)
         ahead = rows
         for step in compiled.steps:
             ahead = step(ahead)
@@ -124,11 +119,23 @@ def _input_rows(compiled: Compiled, forest_rows: np.ndarray) -> np.ndarray:
     return rows[keep]
 
 
+def _inverse(compiled: Compiled, forest_rows: np.ndarray) -> np.ndarray | None:
+    """Generated rows mapped back through the transformers' inverses, when they all have one."""
+    rows = forest_rows
+    with np.errstate(all="ignore"):
+        try:
+            for transformer in reversed(compiled.transformers):
+                rows = transformer.inverse_transform(rows)
+        except (AttributeError, ValueError, TypeError):
+            return None
+    return rows
+
+
 def check_rows_for(compiled: Compiled, check_rows: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     """(rows in the model's input space, rows in the forest's input space) the candidate is checked on."""
     forest_rows = generated_rows(compiled.walk.arrays)
-    model_rows = forest_rows if not compiled.steps else _input_rows(compiled, forest_rows)
-    return np.concatenate([_usable(check_rows, compiled.width), model_rows]), forest_rows
+    model_rows = forest_rows if not compiled.steps else _inverse(compiled, forest_rows)
+    return np.concatenate([_scorable(compiled, check_rows), _scorable(compiled, model_rows)]), forest_rows
 
 
 def choose(

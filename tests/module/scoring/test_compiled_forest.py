@@ -134,8 +134,9 @@ def test_extreme_values():
 @pytest.mark.parametrize("bad", (1e300, np.inf, np.nan), ids=("beyond-float32", "inf", "nan"))
 def test_rows_sklearn_refuses_fail_with_sklearns_own_error(bad):
     model = forest("nab", 1.0, "auto", 1)
-    scorer, _ = build_scorer(model, True, None)
     rows = np.array([[60.0, 5.0, 21.0, 25.0], [bad, 5.0, 21.0, 25.0]])
+    scorer, reason = build_scorer(model, True, rows)  # such a canary row is left out of the check
+    assert scorer.name == "compiled-forest", reason
     with pytest.raises(ValueError) as ours:
         scorer.score(rows)
     with pytest.raises(ValueError) as theirs:
