@@ -7,7 +7,7 @@ import time
 from typing import Any, Callable
 
 from .errors import EXIT_DEVICES_FAILED, EXIT_OK, EXIT_TIMEOUT, UsageError
-from .fleet_status import counts, render, watch
+from .fleet_status import counts, progress_text, render, watch
 from .rollout import Rollout, assign_wave, fleet_waves, gate, wave_states
 
 
@@ -68,6 +68,7 @@ def run(hub: Any, rollout: Rollout, wait: bool, timeout_s: float, poll_s: float 
     states, finished = watch(lambda: wave_states(hub, rollout, waves, last), max(0.0, deadline - time.monotonic()),
                              poll_s, label=f"wave {last}: ")
     say(render(states))
+    say(progress_text(states, f"wave {last}: "))
     if counts(states)["failed"]:
         return EXIT_DEVICES_FAILED
     return EXIT_OK if finished else EXIT_TIMEOUT

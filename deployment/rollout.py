@@ -65,6 +65,12 @@ class Rollout:
                       "AND properties.reported.model.status = 'failed'",
         }
         content = {self.module: {f"properties.desired.{k}": v for k, v in self.sections.items()}}
+        # Whether the hub merges or replaces at the path, a stale `url` beside new `inline` chunks (or the
+        # reverse, after a direct publish) must not survive: the agent takes exactly one of them.
+        model = dict(self.sections["model"])
+        for key in ("url", "inline"):
+            model.setdefault(key, None)
+        content[self.module]["properties.desired.model"] = model
         return Configuration(
             id=self.config_id(wave), schema_version="1.0",
             labels={"rollout": self.name, "model-version": self.version, "wave": str(wave)},

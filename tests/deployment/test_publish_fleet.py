@@ -36,13 +36,21 @@ def test_one_layered_deployment_for_the_whole_fleet(hub, bundle):
     body = put.json()
     section = published(bundle)
     assert put.path == "/configurations/model-2" and "if-match" not in put.headers
-    assert body["content"] == {"modulesContent": {MODULE: {"properties.desired.model": section}}}
+    assert body["content"] == {"modulesContent": {MODULE: {"properties.desired.model": section | {"url": None}}}}
     assert body["targetCondition"] == FLEET and body["priority"] == 20
     assert body["labels"] == {"rollout": "model-2", "model-version": "2", "wave": "0"}
     assert "properties.reported.model.status = 'active'" in body["metrics"]["queries"]["active"]
     # the stand-in applies it as the hub does: trucks get the model, cars do not
     assert hub.state.modules[("truck-07", MODULE)]["properties"]["desired"]["model"] == section
     assert "model" not in hub.state.modules[("car-0", MODULE)]["properties"]["desired"]
+
+
+def test_a_fleet_deployment_clears_a_url_left_by_a_direct_publish(hub, bundle, tmp_path):
+    big = write_bundle(tmp_path / "b1", "1", b"one" * 100, inline=False)
+    assert main(["publish", "--device", "truck-03", "--bundle", str(big), "--url", "https://h/m.zst"]) == 0
+    assert _fleet(bundle) == 0
+    model = hub.state.modules[("truck-03", MODULE)]["properties"]["desired"]["model"]
+    assert model["version"] == "2" and model["inline"] and "url" not in model
 
 
 def test_waves_tag_a_growing_share_and_create_one_deployment_each(hub, bundle, capsys):
