@@ -38,3 +38,10 @@ def write_bundle(directory: Path, version: str, estimator=None, *, model_bytes: 
                 "runtime": runtime or {k: own[k] for k in RUNTIME_KEYS}}
     (directory / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))
     return directory
+
+
+def messages(rows: np.ndarray) -> list[dict]:
+    """Rows as SimulatedTemperatureSensor messages (what POST /score takes)."""
+    from module.models.nab import to_message
+
+    return [to_message(row, "2026-01-01T00:00:00Z") for row in rows]

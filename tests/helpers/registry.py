@@ -144,7 +144,7 @@ def push_stand_in_base(address: str, repository: str = "runtime", tag: str = "1"
     ]
     config = {
         "architecture": "amd64", "os": "linux",
-        "config": {"User": "agent", "WorkingDir": "/app", "Cmd": ["python", "-m", "module"],
+        "config": {"User": "10001:10001", "WorkingDir": "/app", "Cmd": ["python", "-m", "module"],
                    "ExposedPorts": {"8080/tcp": {}}, "Volumes": {"/app/data": {}}},
         "rootfs": {"type": "layers", "diff_ids": [layer.diff_id for layer in layers]},
         "history": [{"created": EPOCH, "created_by": f"stand-in layer {i}"} for i in range(len(layers))],
