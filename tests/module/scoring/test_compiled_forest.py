@@ -277,6 +277,21 @@ def test_batches_go_to_the_path_measured_faster_for_their_size():
     assert "compiled up to 10 rows" in crossover_at_10.describe()
 
 
+@pytest.mark.parametrize(
+    "cost,compiled_at,described",
+    [
+        (CostModel(0.0, 1.0, 10.0, 0.0), {1: True, 10: True, 11: False}, "compiled up to 10 rows"),
+        (CostModel(10.0, 0.0, 0.0, 1.0), {1: False, 10: True, 1_000: True}, "scikit-learn up to 10 rows"),
+        (CostModel(0.0, 1.0, 5.0, 2.0), {1: True, 100_000: True}, "compiled at every batch size"),
+        (CostModel(5.0, 2.0, 0.0, 1.0), {1: False, 100_000: False}, "scikit-learn at every batch size"),
+    ],
+)
+def test_cost_lines_pick_the_faster_path_per_batch_size(cost, compiled_at, described):
+    assert {rows: cost.prefers_compiled(rows) for rows in compiled_at} == compiled_at
+    assert described in cost.describe()
+    assert cost.never_compiled() == (not any(compiled_at.values()))
+
+
 def test_the_embedded_default_is_served_compiled_unless_turned_off(tmp_path):
     on = Agent(load(environ={}, overrides={"agent": {"data_dir": str(tmp_path)}}))
     off = Agent(load(environ={}, overrides={"agent": {"data_dir": str(tmp_path)}, "scoring": {"compiled": False}}))
