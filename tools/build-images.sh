@@ -23,13 +23,6 @@ debian_mirror() {
   echo "${found:-http://deb.debian.org/debian}"
 }
 
-enable_qemu_arm() {
-  # Idempotent: binfmt_misc is not mounted at boot here; the F flag means no qemu copy in the chroot.
-  [ -e /proc/sys/fs/binfmt_misc/register ] || mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
-  [ -e /proc/sys/fs/binfmt_misc/qemu-arm ] || update-binfmts --enable qemu-arm
-  grep -q '^enabled' /proc/sys/fs/binfmt_misc/qemu-arm
-}
-
 # The base image: a minbase debootstrap of bookworm, tarred without apt's caches, committed with buildah.
 build_base() {
   local arch=$1 deb_arch base rootfs tarball
@@ -88,9 +81,8 @@ build_image() {
   # mounted, not copied, so nothing of the host ends up in the image.
   local mounts=()
   if [ -s /etc/ssl/certs/ca-certificates.crt ]; then
-    printf '[global]\ncert = /etc/ssl/certs/ca-certificates.crt\n' >"$cache/pip.conf"
-    mounts=(-v /etc/ssl/certs/ca-certificates.crt:/etc/ssl/certs/ca-certificates.crt:ro
-            -v "$cache/pip.conf:/etc/pip.conf:ro")
+    printf '[global]\ncert = /etc/pip-host-ca.crt\n' >"$cache/pip.conf"
+    mounts=(-v /etc/ssl/certs/ca-certificates.crt:/etc/pip-host-ca.crt:ro -v "$cache/pip.conf:/etc/pip.conf:ro")
   fi
   "${BUILDAH[@]}" bud --isolation chroot --layers --format docker --quiet "${mounts[@]}" \
     --platform "$(platform_of "$arch")" --build-arg BASE_IMAGE="$(base_ref "$arch")" \

@@ -16,3 +16,10 @@ deb_arch_of() { case "$1" in amd64) echo amd64 ;; arm32v7) echo armhf ;; *) retu
 oci_arch_of() { case "$1" in amd64) echo amd64 ;; arm32v7) echo arm ;; *) return 1 ;; esac; }
 variant_flag() { [ "$1" = arm32v7 ] && echo "--variant v7" || true; }
 platform_of() { case "$1" in amd64) echo linux/amd64 ;; arm32v7) echo linux/arm/v7 ;; *) return 1 ;; esac; }
+
+enable_qemu_arm() {
+  # Idempotent: binfmt_misc is not mounted at boot here; the F flag means no qemu copy in the chroot.
+  [ -e /proc/sys/fs/binfmt_misc/register ] || mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
+  [ -e /proc/sys/fs/binfmt_misc/qemu-arm ] || update-binfmts --enable qemu-arm
+  grep -q '^enabled' /proc/sys/fs/binfmt_misc/qemu-arm
+}
