@@ -128,7 +128,13 @@ class UpdateManager:
             else:
                 path = self._download(section, manifest, cancel)
             self._report(status="loading")
-            model = candidate.load(path, {**manifest, "file": path.name}, self.settings, "update", check_manifest=False)
+            try:
+                model = candidate.load(path, {**manifest, "file": path.name}, self.settings, "update",
+                                       check_manifest=False)
+            except UpdateError:
+                if section.version not in (pointers.get("current"), pointers.get("previous")):
+                    self.store.remove(section.version)  # a refused version is not kept for a later start
+                raise
             if cancel.is_set():
                 raise Cancelled("superseded by a newer desired model")
             rolled_back = section.version == pointers.get("previous")

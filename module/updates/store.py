@@ -128,6 +128,9 @@ class Store:
         if model_file.parent.name.startswith(STAGING_PREFIX):
             shutil.rmtree(model_file.parent, ignore_errors=True)
 
+    def remove(self, version: str) -> None:
+        shutil.rmtree(self.version_dir(version), ignore_errors=True)
+
     def versions(self) -> list[str]:
         return [p.name for p in self.root.iterdir() if p.is_dir() and (p / MANIFEST).exists()]
 
