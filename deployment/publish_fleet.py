@@ -59,7 +59,7 @@ def run(hub: Any, rollout: Rollout, wait: bool, timeout_s: float, poll_s: float 
             continue
         hub.create_configuration(rollout.configuration(wave))
         members = sum(1 for w in waves.values() if w == wave)
-        say(f"wave {wave}: created {rollout.config_id(wave)} for {members} devices "
+        say(f"wave {wave}: created {rollout.config_id(wave)} for {members} device(s) "
             f"(up to {percent}% of {len(waves)}), target: {rollout.condition(wave)}")
     if not wait:
         say(f"all waves created; watch: python -m deployment status --deployment {rollout.name} --wait")
