@@ -33,5 +33,6 @@ fi
 req=requirements/runtime.txt
 [ $want_test = 1 ] && req=requirements/dev.txt
 .venv/bin/pip install -q -r "$req"
-.venv/bin/pip install -q --no-deps --no-build-isolation -e . >/dev/null
+# Build isolation fetches setuptools and wheel for the editable install (a fresh venv has no wheel).
+.venv/bin/pip install -q --no-deps -e . >/dev/null
 echo "bootstrap: .venv ready ($req)"
