@@ -53,11 +53,13 @@ class AgentSection(Section):
     data_dir: Path = Path("data")
     """Where model versions, the partial downloads and the default model live (a host bind mount)."""
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    """JSON log lines on stdout at this level and above (the SDK's own chatter starts at warning)."""
     local: bool = False
     """Run without the IoT Edge SDK (also chosen when no IoT Edge environment is present)."""
     desired_file: Path | None = None
     """A YAML/JSON file shaped like the twin's desired properties, watched for changes."""
     desired_poll_s: float = Field(1.0, gt=0, le=60)
+    """How often the desired file is checked for new bytes."""
     entry_script: Path | None = None
     """An Azure ML scoring script (init/run); only ever read from the image or local disk."""
 
@@ -71,10 +73,15 @@ class AgentSection(Section):
 
 class HttpSection(Section):
     enabled: bool = True
+    """Serve the HTTP API (waitress); off leaves edgeHub routes as the only way in."""
     host: str = "0.0.0.0"
+    """Address to listen on: all interfaces, so other modules reach it on the module network."""
     port: int = Field(DEFAULT_HTTP_PORT, ge=0, le=65535)
+    """0 picks a free port (logged in "http listening")."""
     threads: int = Field(16, ge=1, le=256)
+    """waitress worker threads: requests served at once (the micro-batcher joins their rows)."""
     max_body_bytes: int = Field(DEFAULT_MAX_BODY_BYTES, ge=1024)
+    """Larger bodies get 413 from their Content-Length alone, before any of the body is read."""
     model_name: str = Field(DEFAULT_MODEL_NAME, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     """The model's name on the Open Inference Protocol routes (/v2/models/<model_name>/...)."""
 
@@ -85,8 +92,9 @@ class ScoringSection(Section):
     features: tuple[str, ...] = DEFAULT_FEATURES
     """Dotted field paths into the telemetry JSON, in the order the model expects its columns."""
     max_batch: int = Field(256, ge=1, le=100_000)
+    """The batcher stops collecting once it holds this many rows (one request is never split)."""
     max_wait_ms: float = Field(2.0, ge=0, le=1000)
-    """How long the batcher waits for more requests after the first one arrives."""
+    """How long the batcher waits for more requests after the first one, and only under concurrent load."""
     compiled: bool = True
     """Use the compiled forest scorer when it reproduces scikit-learn bit for bit."""
 
@@ -131,7 +139,9 @@ class UpdatesSection(Section):
 
 class UpstreamSection(Section):
     mode: Literal["all", "anomalies", "summary"] = "anomalies"
+    """What goes to the "upstream" output (routed to IoT Hub): every result, anomalies only, or summaries only."""
     summary_every_s: float = Field(300.0, gt=0)
+    """One summary (counts per window) every this many seconds."""
 
 
 class EdgeSection(Section):
