@@ -163,7 +163,9 @@ def _requested_outputs(outputs: Any, binary_default: bool) -> dict[str, bool]:
     return chosen
 
 
-def encode_response(head: dict, scores: np.ndarray, anomalies: np.ndarray, outputs: dict[str, bool]) -> tuple[bytes, int | None]:
+def encode_response(
+    head: dict, scores: np.ndarray, anomalies: np.ndarray, outputs: dict[str, bool]
+) -> tuple[bytes, int | None]:
     """(body, JSON header size when binary tensors follow it, else None)."""
     values = {"score": scores, "anomaly": anomalies}
     tensors, raw = [], []

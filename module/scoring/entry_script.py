@@ -145,13 +145,18 @@ def _init(module: ModuleType, model_dir: Path, version: str, script_name: str) -
         except (Exception, SystemExit) as exc:
             _restore(previous)
             log.warning("entry script init() failed", extra={"model_version": version, "error": repr(exc)})
-            raise UpdateError(f"entry script {script_name} init() failed for model {version}: {exc!r}", stage="load") from None
+            reason = f"entry script {script_name} init() failed for model {version}: {exc!r}"
+            raise UpdateError(reason, stage="load") from None
         finally:
             azureml_shim.set_thread_model_dir(None)
     # On success AZUREML_MODEL_DIR stays on the newest model's directory, as Azure ML leaves it set.
     log.info(
         "entry script initialised",
-        extra={"model_version": version, "model_dir": str(model_dir), "seconds": round(time.perf_counter() - started, 3)},
+        extra={
+            "model_version": version,
+            "model_dir": str(model_dir),
+            "seconds": round(time.perf_counter() - started, 3),
+        },
     )
 
 

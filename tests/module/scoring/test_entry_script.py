@@ -86,7 +86,8 @@ def stored_model(tmp_path: Path, version: str, trees: int, seed: int) -> tuple[I
     directory = tmp_path / "store" / version
     directory.mkdir(parents=True)
     (directory / "model.pkl").write_bytes(payload)
-    manifest = {"version": version, "format": "pickle", "file": "model.pkl", "sha256": hashlib.sha256(payload).hexdigest()}
+    sha = hashlib.sha256(payload).hexdigest()
+    manifest = {"version": version, "format": "pickle", "file": "model.pkl", "sha256": sha}
     return estimator, manifest, directory / "model.pkl"
 
 
@@ -340,7 +341,10 @@ def test_shim_is_installed_only_without_azureml(tmp_path):
     (fake.parent / "__init__.py").write_text("")
     (fake / "__init__.py").write_text("")
     (fake / "model.py").write_text("class Model:\n    real = True\n")
-    code = "from module.scoring import azureml_shim as s; print(s.install()); from azureml.core.model import Model; print(hasattr(Model, 'real'))"
+    code = (
+        "from module.scoring import azureml_shim as s; print(s.install());"
+        "from azureml.core.model import Model; print(hasattr(Model, 'real'))"
+    )
     with_real = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60,
                                env={**os.environ, "PYTHONPATH": f"{tmp_path / 'site'}:{REPO}"})
     without = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60,
@@ -368,7 +372,8 @@ def test_command_line_runs_the_example_script(tmp_path):
         proc.send_signal(signal.SIGTERM)
         output, _ = proc.communicate(timeout=30)
     assert proc.returncode == 0, output
-    assert any(json.loads(line).get("msg") == "entry script initialised" for line in output.splitlines() if line.startswith("{"))
+    logged = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    assert any(line.get("msg") == "entry script initialised" for line in logged)
 
 
 def test_command_line_refuses_a_missing_script(tmp_path):
