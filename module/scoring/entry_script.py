@@ -98,7 +98,10 @@ def build(manifest: dict, estimator: Any, path: Path | None) -> EntryScript | No
     if config is None:
         return None
     version = str(manifest["version"])
-    model_dir = entry_model_dir.materialize(config.data_dir, manifest, estimator, path)
+    try:
+        model_dir = entry_model_dir.materialize(config.data_dir, manifest, estimator, path)
+    except OSError as exc:
+        raise UpdateError(f"cannot write the entry script's model directory: {exc}", stage="load") from None
     try:
         module = _load(config.script, version)
         _init(module, model_dir, version, config.script.name)

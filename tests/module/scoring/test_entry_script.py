@@ -314,6 +314,19 @@ def test_a_script_that_cannot_serve_is_refused_at_load(tmp_path, source, reason)
         entry_script.configure(None, tmp_path)
 
 
+def test_an_unwritable_model_directory_is_refused_at_load(tmp_path):
+    blocked = tmp_path / "data-is-a-file"
+    blocked.write_text("")
+    entry_script.configure(EXAMPLE, blocked)
+    try:
+        estimator, manifest, path = stored_model(tmp_path, "6", trees=5, seed=5)
+        with pytest.raises(UpdateError, match="cannot write the entry script's model directory") as caught:
+            prepare(estimator, manifest, source="update", n_features=4, path=path)
+        assert caught.value.stage == "load"
+    finally:
+        entry_script.configure(None, tmp_path)
+
+
 def test_script_reading_azureml_model_dir_directly(run_agent, tmp_path):
     script = """
     import json, os, pickle
