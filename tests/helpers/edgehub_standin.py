@@ -276,6 +276,21 @@ class EdgeHubStandin:
                 raise TimeoutError(f"waited for {count} outputs on {name!r}; have {have}")
             return list(self._outputs[name])
 
+    def wait_correlated(self, name: str, correlation_id: str, count: int = 1,
+                        timeout: float = DEFAULT_TIMEOUT_S) -> list[Output]:
+        """At least `count` outputs on `name` answering `correlation_id` (for tests sharing one module)."""
+        def matching() -> list[Output]:
+            return [o for o in self._outputs.get(name, ()) if o.correlation_id == correlation_id]
+
+        with self._cond:
+            if not self._cond.wait_for(lambda: len(matching()) >= count, timeout):
+                raise TimeoutError(f"waited for {count} outputs on {name!r} for {correlation_id!r}")
+            return matching()
+
+    def correlated(self, name: str, correlation_id: str) -> list[Output]:
+        with self._cond:
+            return [o for o in self._outputs.get(name, ()) if o.correlation_id == correlation_id]
+
     def wait_for(self, predicate: Callable[[], bool], timeout: float = DEFAULT_TIMEOUT_S) -> None:
         """Wait until `predicate()` holds; it is re-checked on every message the stand-in receives."""
         with self._cond:

@@ -45,3 +45,14 @@ def start_agent(hub, tmp_path):
 @pytest.fixture
 def agent(start_agent):
     return start_agent()
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory):
+    """(hub, agent) shared by a module's tests that only add inputs and read their own outputs back
+    by correlation id: one agent start (~5 s) instead of one per test."""
+    folder = tmp_path_factory.mktemp("shared-edge")
+    with Mosquitto(folder / "broker") as broker, EdgeHubStandin(broker, desired=INITIAL_DESIRED) as hub:
+        with AgentProcess(hub, folder / "data") as agent:
+            agent.wait_connected()
+            yield hub, agent

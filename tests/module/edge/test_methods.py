@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
+import pytest
+
 from .test_routes import NORMAL, ODD
+
+
+@pytest.fixture
+def hub(shared):
+    return shared[0]
+
+
+@pytest.fixture
+def agent(shared):
+    return shared[1]
 
 
 def test_score_one_message(hub, agent):
@@ -36,8 +48,8 @@ def test_score_bad_payloads_get_400_with_a_reason(hub, agent):
 
 
 def test_status_names_the_model_and_counts(hub, agent):
-    hub.send_input(NORMAL)
-    hub.wait_outputs("scores", 1)
+    hub.send_input(NORMAL, correlation_id="for-status")
+    hub.wait_correlated("scores", "for-status")
     status, body = hub.invoke_method("status", {})
     assert status == 200
     assert body["model"]["version"]
