@@ -5,6 +5,9 @@ The small API other commands build on:
       -> Bundle(directory, manifest, section, inline)   writes the bundle directory (see below)
   desired_section(manifest, payload, url=None) -> (section, inline)   inline when it fits the twin budget
   fits_inline(payload) -> bool
+Sections are written for twin merge semantics: every key the agent reads is present, null when unused
+(url or inline, signature, canary, rollback, and numbered chunk and canary keys up to their maximum), so
+the section works the same as a whole document or as a patch over an older section.
 A bundle directory holds manifest.json, the model file, payload.zst (zstd of the model file, to host at a
 URL) and desired.json = {"model": section}, a desired document usable as-is with `--desired FILE`.
 Signing and the canonical manifest are module.updates.signing: the very code the agent verifies with.
@@ -112,6 +115,15 @@ def canary_for(estimator: Any, X: np.ndarray) -> dict:
     }
 
 
+#: Numbered keys a section always carries (unused ones null): a twin patch merges objects key by key, so
+#: a new model with fewer chunks or canary rows than the last one must delete the old keys explicitly.
+MAX_CHUNKS = -(-INLINE_BUDGET // CHUNK_CHARS)
+
+
+def _padded(values: dict, slots: int) -> dict:
+    return {str(i): values.get(str(i)) for i in range(max(slots, len(values)))}
+
+
 def fits_inline(payload: bytes) -> bool:
     return len(base64.b64encode(payload)) <= INLINE_BUDGET
 
@@ -120,11 +132,15 @@ def desired_section(manifest: dict, payload: bytes, url: str | None = None) -> t
     """The desired `model` section; unused keys are null so that a twin patch deletes stale values."""
     section = {k: manifest.get(k) for k in ("version", "format", "sha256", "size", "signature", "canary", "runtime")}
     section["rollback"] = True if manifest.get("rollback") else None
+    if section["canary"]:
+        canary = section["canary"]
+        section["canary"] = {**canary, "inputs": _padded(canary["inputs"], CANARY_ROWS),
+                             "expected": _padded(canary["expected"], CANARY_ROWS)}
     text = base64.b64encode(payload).decode("ascii")
     inline = url is None and fits_inline(payload)
     if inline:
         chunks = {str(i): text[o: o + CHUNK_CHARS] for i, o in enumerate(range(0, len(text), CHUNK_CHARS))}
-        section.update(url=None, inline={"encoding": "zstd+base64", "chunks": chunks})
+        section.update(url=None, inline={"encoding": "zstd+base64", "chunks": _padded(chunks, MAX_CHUNKS)})
         if len(json.dumps({"model": section})) > TWIN_DESIRED_LIMIT - OTHER_SECTIONS_RESERVE:
             inline = False
     if not inline:

@@ -155,7 +155,7 @@ def parse(raw: Any, max_model_bytes: int) -> ModelSection:
     """Raises UpdateError (stage "validate") naming every bad key; `$`-keys (twin metadata) are ignored."""
     if not isinstance(raw, Mapping):
         raise UpdateError(f"model: expected an object, got {type(raw).__name__}", stage="validate")
-    clean = {k: v for k, v in raw.items() if not str(k).startswith("$") and v is not None}
+    clean = _without_nulls({k: v for k, v in raw.items() if not str(k).startswith("$")})
     try:
         section = ModelSection.model_validate(clean)
     except ValidationError as exc:
@@ -165,6 +165,13 @@ def parse(raw: Any, max_model_bytes: int) -> ModelSection:
             f"model.size {section.size} is over updates.max_model_bytes ({max_model_bytes})", stage="validate"
         )
     return section
+
+
+def _without_nulls(value: Any) -> Any:
+    """Twin semantics: a null value means the key is absent (at any depth)."""
+    if isinstance(value, Mapping):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    return value
 
 
 def describe(exc: ValidationError) -> str:

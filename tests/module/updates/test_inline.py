@@ -17,7 +17,8 @@ def _chunks(text: str, size: int = 1000) -> dict:
 
 
 def _text(b) -> str:
-    return "".join(b.section["inline"]["chunks"][k] for k in sorted(b.section["inline"]["chunks"], key=int))
+    chunks = b.section["inline"]["chunks"]
+    return "".join(chunks[k] for k in sorted(chunks, key=int) if chunks[k] is not None)
 
 
 def test_chunks_listed_out_of_order_are_assembled_in_key_order(start_agent, bundle):
