@@ -19,6 +19,10 @@ SUPPORTED_SKLEARN = frozenset({"1.2.1"})
 
 _TREE_LEAF = -1  # sklearn.tree._tree.TREE_LEAF
 
+#: Nodes over all trees above which the packed arrays (64 bytes a node) would cost a device too much
+#: memory; 300 trees of 256 samples hold about 150,000.
+MAX_NODES = 2_000_000
+
 
 class Unsupported(Exception):
     """The estimator or the scikit-learn it runs on is outside what the compiled evaluator reproduces."""
@@ -118,6 +122,9 @@ def pack(forest) -> ForestArrays:
     if not trees:
         raise Unsupported("the forest has no trees")
     columns = _tree_columns(forest, len(trees), width)
+    nodes = sum(int(_attribute(_attribute(tree, "tree_"), "node_count")) for tree in trees)
+    if nodes > MAX_NODES:
+        raise Unsupported(f"the forest has {nodes} nodes; the compiled scorer packs at most {MAX_NODES}")
     feature, threshold, child, leaf_value, roots = [], [], [], [], []
     offset, levels = 0, 0
     for tree, cols in zip(trees, columns):

@@ -196,6 +196,15 @@ def test_unsupported_models_are_served_by_sklearn_with_the_reason(estimator):
     assert np.array_equal(model.scorer.score(queries[:64]), estimator.score_samples(queries[:64]))
 
 
+def test_a_forest_too_big_to_pack_is_served_by_sklearn(monkeypatch):
+    from module.scoring import forest_arrays
+
+    monkeypatch.setattr(forest_arrays, "MAX_NODES", 100)
+    model = forest("nab", 1.0, "auto", 1)
+    scorer, reason = build_scorer(model, True, None)
+    assert scorer.name == "sklearn" and "packs at most 100" in reason
+
+
 def test_the_supported_version_is_the_pinned_one():
     assert sklearn.__version__ in SUPPORTED_SKLEARN
 
