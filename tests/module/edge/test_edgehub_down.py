@@ -27,3 +27,17 @@ def test_outputs_buffered_in_order_and_overflow_counted(hub, broker, start_agent
     top = max(seqs)
     assert len(seqs) + dropped == top, "every summary up to the newest was delivered or counted as dropped"
     assert any(e.get("msg") == "output buffer full: oldest outputs dropped" for e in agent.logs())
+
+
+def test_sigterm_while_edgehub_is_down_exits_in_time_and_counts_what_was_lost(hub, broker, start_agent):
+    agent = start_agent()
+    version = hub.set_desired({"upstream": {"mode": "summary", "summary_every_s": 0.2}})
+    hub.wait_reported(lambda r: r.get("upstream", {}).get("desired_version") == version)
+    broker.stop()
+    time.sleep(1.0)  # a few summaries now wait in the buffer
+    agent.terminate()
+    started = time.monotonic()
+    assert agent.wait_exit(timeout=30) == 0
+    assert time.monotonic() - started < 10.0  # edgeAgent's kill deadline
+    lost = [e for e in agent.logs() if e.get("msg") == "outputs not delivered at shutdown"]
+    assert lost and lost[0]["dropped"] > 0
