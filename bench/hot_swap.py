@@ -53,8 +53,8 @@ def _wait_version(agent: procs.Server, version: str, timeout: float = 60.0) -> N
 
 
 def run(ctx: Context) -> dict:
-    swaps = 3 if ctx.quick else 10
-    seconds = 5.0 if ctx.quick else 30.0
+    swaps = 2 if ctx.quick else 10
+    seconds = 4.0 if ctx.quick else 30.0
     rate = 100 if ctx.quick else 200
     folder = ctx.folder(NAME)
     made = [bundles.make(f"swap {i}", bundles.forest(bundles.SWAP_TREES, bundles.SWAP_SAMPLES, seed=i),

@@ -26,7 +26,7 @@ SEED_LAYER_BYTES = 60_000_000
 
 
 def _models(ctx: Context) -> list[tuple[str, object]]:
-    names = ("6 KB", "5 MB") if ctx.quick else tuple(bundles.SIZES)
+    names = ("6 KB",) if ctx.quick else tuple(bundles.SIZES)
     return [(n, bundles.forest(*bundles.SIZES[n])) for n in names]
 
 
