@@ -41,3 +41,16 @@ def test_sigterm_while_edgehub_is_down_exits_in_time_and_counts_what_was_lost(hu
     assert time.monotonic() - started < 10.0  # edgeAgent's kill deadline
     lost = [e for e in agent.logs() if e.get("msg") == "outputs not delivered at shutdown"]
     assert lost and lost[0]["dropped"] > 0
+
+
+def test_agent_started_before_edgehub_connects_when_it_comes_up(hub, broker, start_agent):
+    broker.stop()
+    agent = start_agent(connected=False)  # HTTP serves meanwhile; the SDK connection is retried
+    agent.wait_log("cannot connect to edgeHub yet; retrying")
+    broker.start()
+    hub.wait_connected()
+    agent.wait_connected(timeout=60)
+    hub.send_input({"machine": {"temperature": 85.0, "pressure": 8.29},
+                    "ambient": {"temperature": 21.0, "humidity": 25}}, correlation_id="late")
+    hub.wait_correlated("scores", "late")
+    hub.wait_reported(lambda r: r.get("upstream", {}).get("status") == "applied")

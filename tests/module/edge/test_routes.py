@@ -5,6 +5,8 @@ The tests share one agent (upstream mode `anomalies`) and read their own outputs
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 #: In the middle of the NAB series the embedded default model learnt from.
@@ -113,3 +115,15 @@ def test_bytes_received_and_sent_are_counted(hub, agent):
     # Counted before scoring, so it is in by the time the score has arrived.
     assert agent.metric("agent_bytes_received_total") >= before + len(b'{"machine"')
     assert agent.metric("agent_bytes_sent_total") >= len(out.body)
+
+
+def test_an_anomaly_too_big_to_copy_still_goes_out_without_the_reading(hub, agent):
+    # Just under edgeHub's 256 KB as it arrives; with the verdict added it would be over.
+    big = {**ODD, "pad": ""}
+    big["pad"] = "x" * (262_000 - len(json.dumps(big)))
+    hub.send_input(big, correlation_id="big-1")
+    [score] = hub.wait_correlated("scores", "big-1")
+    [anomaly] = hub.wait_correlated("anomalies", "big-1")
+    assert score.json()["anomaly"] is True
+    body = anomaly.json()
+    assert "message" not in body and "256 KB" in body["message_omitted"]
