@@ -181,10 +181,10 @@ class UpdateManager:
         """Pointers first (a restart then serves what is about to serve), then the one-reference swap."""
         old = self.agent.slot.current
         pointers = self.store.pointers()
-        if old is not None and old.source != "embedded" and old.version != model.version:
-            previous = old.version
-        else:
-            previous = pointers.get("previous") if pointers.get("previous") != model.version else None
+        # The version being left: the active one, or at start (nothing active yet) the store's current.
+        leaving = pointers.get("current") if old is None else (None if old.source == "embedded" else old.version)
+        previous = leaving if leaving not in (None, model.version) else pointers.get("previous")
+        previous = None if previous == model.version else previous
         pause_at("before_pointers")
         self.store.set_pointers(model.version, previous, rolled_back_from)
         pause_at("before_swap")
