@@ -12,6 +12,7 @@ import requests
 
 from module.models import embedded
 from tests.helpers.local_agent import ROOT, subprocess_agent
+from tests.helpers.net import loopback_address
 
 pytestmark = pytest.mark.slow
 
@@ -51,14 +52,15 @@ def test_starts_serves_and_stops_on_sigterm(tmp_path, args):
 
 
 def test_port_already_taken_exits_1_with_a_message(tmp_path):
-    with subprocess_agent(tmp_path, "--local") as first:
-        first.wait_ready()
-        with socket.create_connection((first.host, first.port)):
-            pass
+    host = loopback_address()
+    with socket.socket() as holder:
+        holder.bind((host, 0))
+        holder.listen()
+        port = holder.getsockname()[1]
         taken = subprocess.run(
-            [sys.executable, "-m", "module", "--local", "--http-host", first.host, "--http-port", str(first.port),
-             "--data-dir", str(tmp_path / "other")],
-            cwd=ROOT, capture_output=True, text=True, timeout=60,
+            [sys.executable, "-m", "module", "--local", "--http-host", host, "--http-port", str(port),
+             "--data-dir", str(tmp_path / "data")],
+            cwd=ROOT, capture_output=True, text=True, timeout=120,
         )
     assert taken.returncode == 1
     assert "failed to start" in taken.stderr and "Address already in use" in taken.stderr
