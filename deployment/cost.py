@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import UsageError
-from .sections import load_bundle
+from .sections import load_bundle, without_nulls
 from .twin_limits import json_bytes
 
 GB = 10**9
@@ -39,7 +39,7 @@ def twin_paths(bundle_dir: str | Path, url: str | None = None) -> list[DeliveryP
     """The twin patch as a device receives it (compact JSON of the desired `model` section), and for the
     URL path that patch (pointing at a URL) plus payload.zst itself. Protocol framing is not counted."""
     bundle = load_bundle(bundle_dir)
-    section = {k: v for k, v in bundle.section.items() if v is not None}
+    section = without_nulls(bundle.section)  # the bundler's null padding is not what a device stores
     inline = None
     if section.get("inline"):
         with_url = {k: v for k, v in section.items() if k != "inline"}

@@ -66,7 +66,8 @@ class Rollout:
         }
         content = {self.module: {f"properties.desired.{k}": v for k, v in self.sections.items()}}
         # Whether the hub merges or replaces at the path, a stale `url` beside new `inline` chunks (or the
-        # reverse, after a direct publish) must not survive: the agent takes exactly one of them.
+        # reverse, after a direct publish) must not survive: the agent takes exactly one of them. The
+        # bundler's section already pads with nulls; this keeps a hand-made section just as safe.
         model = dict(self.sections["model"])
         for key in ("url", "inline"):
             model.setdefault(key, None)

@@ -71,21 +71,29 @@ def check_url(url: str) -> str:
     return url
 
 
-def model_section(bundle: Bundle, url: str | None) -> dict:
-    """The section to publish: inline as bundled, or with `url` (and no `inline`) when a URL is given."""
-    # Nulls are dropped here: a twin patch adds them back only for keys the twin holds (twin_limits.replacing),
-    # and a layered deployment's content should carry values only.
-    section = {k: v for k, v in bundle.section.items() if v is not None}
+def without_nulls(value: Any) -> Any:
+    """Twin semantics: a null means the key is absent, at any depth."""
+    if isinstance(value, dict):
+        return {k: without_nulls(v) for k, v in value.items() if v is not None}
+    return value
+
+
+def model_section(bundle: Bundle, url: str | None, for_merge: bool = False) -> dict:
+    """The section to publish: inline as bundled, or with `url` (and no `inline`) when a URL is given.
+
+    `for_merge` keeps the bundler's null padding (unused url/inline, chunk and canary slots), for a
+    layered deployment whose content the hub may merge over an older section; otherwise nulls are
+    dropped and publish_device computes the exact nulls the device's current twin needs.
+    """
+    section = dict(bundle.section)
     if url:
-        section.pop("inline", None)
-        section["url"] = check_url(url)
-        return section
-    if bundle.needs_url:
+        section.update(inline=None, url=check_url(url))
+    elif bundle.needs_url:
         raise UsageError(f"the model in {bundle.directory} is too large to travel inline in the twin; upload "
                          f"{bundle.payload} to an HTTPS location and pass --url (hints on stderr)")
-    if section.get("inline"):
-        section.pop("url", None)
-    return section
+    elif section.get("inline"):
+        section["url"] = None
+    return section if for_merge else without_nulls(section)
 
 
 def upload_hints(bundle: Bundle, account: str = "<storage-account>", container: str = "models") -> list[str]:

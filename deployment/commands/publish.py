@@ -44,7 +44,7 @@ def register(subparsers) -> None:
 
 
 def _sections(args: argparse.Namespace, bundle) -> dict[str, dict]:
-    sections = {"model": model_section(bundle, args.url)}
+    sections = {"model": model_section(bundle, args.url, for_merge=bool(args.fleet))}
     if args.scoring:
         sections["scoring"] = load_section_file(args.scoring, "scoring")
     if args.upstream:

@@ -10,6 +10,7 @@ import pytest
 import zstandard
 
 from deployment import bundling
+from deployment.sections import without_nulls
 from tests.helpers.iothub_standin import IoTHubStandIn
 
 MODULE = "edgemodelagent"
@@ -46,9 +47,8 @@ def write_bundle(directory: Path, version: str, model: bytes, inline: bool = Tru
 
 
 def published(directory: Path) -> dict:
-    """The model section publish sends for a bundle: desired.json's, without its null placeholders."""
-    section = json.loads((directory / "desired.json").read_text())["model"]
-    return {k: v for k, v in section.items() if v is not None}
+    """The model section a device twin ends up with: desired.json's, without its null padding."""
+    return without_nulls(json.loads((directory / "desired.json").read_text())["model"])
 
 
 @pytest.fixture

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from deployment.__main__ import main
@@ -36,7 +38,8 @@ def test_one_layered_deployment_for_the_whole_fleet(hub, bundle):
     body = put.json()
     section = published(bundle)
     assert put.path == "/configurations/model-2" and "if-match" not in put.headers
-    assert body["content"] == {"modulesContent": {MODULE: {"properties.desired.model": section | {"url": None}}}}
+    padded = json.loads((bundle / "desired.json").read_text())["model"]  # nulls kept: merge-safe content
+    assert body["content"] == {"modulesContent": {MODULE: {"properties.desired.model": padded}}}
     assert body["targetCondition"] == FLEET and body["priority"] == 20
     assert body["labels"] == {"rollout": "model-2", "model-version": "2", "wave": "0"}
     assert "properties.reported.model.status = 'active'" in body["metrics"]["queries"]["active"]
