@@ -47,13 +47,18 @@ def run(ctx: Context) -> dict:
         "agent, compiled off": lambda h, p, f: procs.agent(
             h, p, f, env={"AGENT_AGENT_LOG_LEVEL": "warning", "AGENT_SCORING_COMPILED": "false"}),
         "naive Flask": lambda h, p, f: procs.naive_flask(h, p, f, threads=16),
+        # Evidence for the README: joblib 1.2 imports distutils, which a pip-installed setuptools turns
+        # into an import of setuptools and pkg_resources (~12 MB, ~0.3 s) unless told to use the stdlib's.
+        "agent, SETUPTOOLS_USE_DISTUTILS=stdlib": lambda h, p, f: procs.agent(
+            h, p, f, env={"AGENT_AGENT_LOG_LEVEL": "warning", "SETUPTOOLS_USE_DISTUTILS": "stdlib"}),
     }
     if ctx.quick:
         subjects = {"agent": subjects["agent"]}
     trials: dict = {name: [] for name in subjects}
     for n in range(ctx.trials):
         for name, make in subjects.items():
-            trials[name].append(_trial(make, ctx, name.replace(", ", "-").replace(" ", "-"), singles, n))
+            label = "".join(c if c.isalnum() else "-" for c in name)
+            trials[name].append(_trial(make, ctx, label, singles, n))
     rows = []
     keys = ("ready_s", "rss_ready_mb", "rss_mb", "peak_rss_mb")
     for name, t in trials.items():
