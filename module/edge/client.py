@@ -68,13 +68,15 @@ def keep_tcp_nodelay(client: IoTHubModuleClient) -> bool:
         log.warning("SDK internals changed: TCP_NODELAY not set, replies may wait ~44 ms each")
         return False
     previous = paho.on_socket_open
+    if not getattr(previous, "sets_nodelay", False):
 
-    def on_socket_open(mqtt_client, userdata, sock):
-        _set_nodelay(sock)
-        if previous:
-            previous(mqtt_client, userdata, sock)
+        def on_socket_open(mqtt_client, userdata, sock):
+            _set_nodelay(sock)
+            if previous:
+                previous(mqtt_client, userdata, sock)
 
-    paho.on_socket_open = on_socket_open
+        on_socket_open.sets_nodelay = True  # type: ignore[attr-defined]
+        paho.on_socket_open = on_socket_open
     current = paho.socket()
     if current is not None:
         _set_nodelay(current)

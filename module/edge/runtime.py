@@ -67,23 +67,8 @@ class EdgeRuntime:
         self._connector.start()
 
     def _connect_loop(self) -> None:
-        delay = CONNECT_RETRY_FIRST_S
-        while not self._stopping.is_set():
-            try:
-                self.client.connect()
-                break
-            except Exception as exc:  # edgeHub not up yet: the module keeps serving HTTP meanwhile
-                log.warning("cannot connect to edgeHub yet; retrying", extra={"error": repr(exc)[:300]})
-                if self._stopping.wait(delay):
-                    return
-                delay = min(delay * 2, CONNECT_RETRY_MAX_S)
-        else:
+        if not self._connect_and_attach():
             return
-        sdk.keep_tcp_nodelay(self.client)
-        self.client.on_message_received = self.router.on_message
-        self.client.on_method_request_received = self._on_method
-        self.client.on_twin_desired_properties_patch_received = self.desired
-        self.client.on_connection_state_change = self._on_connection_state
         self.connected.set()
         log.info("connected to edgeHub",
                  extra={"input": self.settings.input_name, "tcp_nodelay": sdk.nodelay_enabled(self.client)})
@@ -91,6 +76,42 @@ class EdgeRuntime:
         # What was reported before we were connected (restored model, refused settings) goes first.
         self.reporter.offer(self.agent.reported.snapshot())
         self.reporter.connected()
+
+    def _connect_and_attach(self) -> bool:
+        """Connect, then set the handlers; False when stopped first."""
+        delay = CONNECT_RETRY_FIRST_S
+        while self._connect():
+            try:
+                self._attach()
+                return True
+            except Exception as exc:  # the link dropped while subscribing: connect and try again
+                log.warning("handlers not set; retrying", extra={"error": repr(exc)[:300]})
+                if self._stopping.wait(delay):
+                    return False
+                delay = min(delay * 2, CONNECT_RETRY_MAX_S)
+        return False
+
+    def _attach(self) -> None:
+        """Handlers after connect(), never before (see the module docstring); each one subscribes."""
+        sdk.keep_tcp_nodelay(self.client)
+        self.client.on_message_received = self.router.on_message
+        self.client.on_method_request_received = self._on_method
+        self.client.on_twin_desired_properties_patch_received = self.desired
+        self.client.on_connection_state_change = self._on_connection_state
+
+    def _connect(self) -> bool:
+        """Retry until edgeHub answers (it may start after us); False when stopped first."""
+        delay = CONNECT_RETRY_FIRST_S
+        while not self._stopping.is_set():
+            try:
+                self.client.connect()
+                return True
+            except Exception as exc:  # the module keeps serving HTTP meanwhile
+                log.warning("cannot connect to edgeHub yet; retrying", extra={"error": repr(exc)[:300]})
+                if self._stopping.wait(delay):
+                    return False
+                delay = min(delay * 2, CONNECT_RETRY_MAX_S)
+        return False
 
     def _read_twin(self) -> None:
         delay = CONNECT_RETRY_FIRST_S

@@ -72,7 +72,7 @@ class AgentProcess:
         raise TimeoutError(f"no log line {msg!r}; last lines: {self.lines[-15:]}")
 
     def wait_connected(self, timeout: float = 60.0) -> None:
-        """Connected, handlers set, twin read: the reported snapshot has reached the stand-in."""
+        """Connected with its handlers set (inputs, methods and desired patches reach it from now on)."""
         self.wait_log("connected to edgeHub", timeout)
 
     def metrics_text(self) -> str:
