@@ -6,6 +6,7 @@ import itertools
 import os
 import socket
 import threading
+import zlib
 
 _lock = threading.Lock()
 _counter = itertools.count(1)
@@ -17,14 +18,20 @@ def _worker_index() -> int:
     return int(digits or 0)
 
 
+def _run_index() -> int:
+    """Differs between pytest runs on one machine (xdist's run id, else this process), so two runs don't collide."""
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID") or str(os.getpid())
+    return zlib.crc32(run.encode()) % 250
+
+
 def loopback_address() -> str:
-    """A fresh 127.x.y.z for this worker: 127.<10+worker>.<n // 250>.<2 + n % 250>.
+    """A fresh 127.x.y.z: 127.<10 + worker>.<run>.<2 + n % 250>.
 
     Servers that need a fixed port (mosquitto on 8883, which the SDK dials) get an address of their own.
     """
     with _lock:
         n = next(_counter)
-    return f"127.{10 + _worker_index()}.{(n // 250) % 250}.{2 + n % 250}"
+    return f"127.{10 + _worker_index()}.{_run_index()}.{2 + n % 250}"
 
 
 def free_port(host: str = "127.0.0.1") -> int:
