@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 from contextlib import contextmanager
 
 import pytest
@@ -260,3 +261,35 @@ def test_metrics_parse_and_count_requests(agent):
     assert samples[("agent_request_seconds_count", (("transport", "http"),))] == 4
     assert samples[("agent_batch_rows_sum", ())] == 5
     assert samples[("agent_bytes_received_total", (("transport", "http"),))] > 0
+
+
+def test_stop_answers_the_request_in_flight_and_refuses_new_connections(forest):
+    entered, release = threading.Event(), threading.Event()
+
+    class Slow(IsolationForest):
+        def score_samples(self, X):
+            entered.set()
+            assert release.wait(30)
+            return super().score_samples(X)
+
+    slow = Slow(n_estimators=5, random_state=0).fit(nab.to_features(nab.load_series()[1][:500]))
+    with running(slow) as agent:
+        answer = {}
+        in_flight = threading.Thread(target=lambda: answer.update(r=post(agent, MSG)))
+        in_flight.start()
+        assert entered.wait(30)
+        stopper = threading.Thread(target=agent.server.stop, kwargs={"timeout": 30})
+        stopper.start()
+        refused = False
+        for _ in range(600):  # the listening socket closes first
+            try:
+                socket.create_connection((agent.server.host, agent.server.port), timeout=1).close()
+            except ConnectionRefusedError:
+                refused = True
+                break
+            threading.Event().wait(0.05)
+        release.set()
+        in_flight.join(30)
+        stopper.join(30)
+        assert refused and not stopper.is_alive()
+        assert answer["r"].status_code == 200 and answer["r"].json()["model_version"] == "7"
