@@ -1,4 +1,4 @@
-"""TEST-ONLY pause points for the crash-safety tests: AGENT_TEST_PAUSE_AT=<stage> stops the update there.
+"""TEST-ONLY pause points for the crash-safety tests: MODEL_AGENT_TEST_PAUSE_AT=<stage> stops the update there.
 
 The tests kill the agent (SIGKILL) while it sits at a stage, then restart it and check the store. The
 variable is never set in production; unset, pause_at() returns at once.
@@ -12,7 +12,8 @@ import logging
 import os
 import threading
 
-ENV = "AGENT_TEST_PAUSE_AT"
+#: Not AGENT_*: that prefix is reserved for settings, which refuse unknown keys.
+ENV = "MODEL_AGENT_TEST_PAUSE_AT"
 log = logging.getLogger(__name__)
 
 
