@@ -44,6 +44,8 @@ class DesiredFile:
         self._report_error(message)
 
     def start(self) -> None:
+        if not self.path.exists():  # not an error (it may be written later), but a typo should be visible
+            log.warning("desired file does not exist yet; watching for it", extra={"path": str(self.path)})
         self.check()
         self._thread.start()
 

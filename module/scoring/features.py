@@ -33,7 +33,11 @@ class Parsed:
         if isinstance(self.message, dict):
             for key in ("id", "messageId", "message_id"):
                 if key in self.message:
-                    return self.message[key]
+                    found = self.message[key]
+                    # NaN/Infinity have no JSON form: echoed as a number they would break the whole answer.
+                    if isinstance(found, float) and not math.isfinite(found):
+                        return str(found)
+                    return found
         return None
 
 

@@ -134,3 +134,8 @@ def test_custom_paths_and_matrix():
     rows = [extractor.row({"a": {"b": {"c": 1}}, "d": 2.5}), extractor.row({"a": {"b": {"c": -3}}, "d": 0})]
     X = to_matrix(rows, extractor.width)
     assert X.dtype == np.float64 and X.tolist() == [[1.0, 2.5], [-3.0, 0.0]]
+
+
+def test_a_non_finite_id_comes_back_as_text(extractor):
+    messages, _ = parse_body(b'[{"id": NaN, "machine": {}}, {"id": Infinity}, {"id": 3}]')
+    assert [p.message_id for p in extractor.parse(messages)] == ["nan", "inf", 3]
