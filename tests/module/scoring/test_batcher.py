@@ -219,3 +219,26 @@ def test_a_swap_mid_batch_leaves_the_batch_on_its_model(forest, rows, batches):
     assert second.model.version == "v2"
     assert np.array_equal(bits(second.scores), bits(other.score_samples(rows[:3])))
     batcher.stop()
+
+
+def test_through_the_service_a_raising_model_gives_error_results(forest, rows):
+    from module.metrics import Metrics
+    from module.models.nab import to_message
+    from module.scoring.service import ScoringService
+    from module.settings import ScoringSection
+
+    scorer = GatedScorer(forest, poison=666.0)
+    slot = ModelSlot()
+    slot.swap(loaded(forest, scorer))
+    metrics = Metrics()
+    service = ScoringService(slot, ScoringSection(), metrics)
+    bad_row = rows[0].copy()
+    bad_row[0] = 666.0
+    messages = [{**to_message(bad_row, "t"), "id": "x"}, {**to_message(rows[1], "t"), "id": "y"}, {"id": "z"}]
+    failed = service.score_messages(messages, "test")
+    assert [r.get("error_type") for r in failed] == ["ScoringFailed", "ScoringFailed", "FieldError"]
+    assert [r["id"] for r in failed] == ["x", "y", "z"] and "blew up" in failed[0]["error"]
+    fine = service.score_messages(messages[1:2], "test")
+    assert fine[0]["score"] == float(forest.score_samples(rows[1:2])[0]) and fine[0]["id"] == "y"
+    assert metrics.registry.get_sample_value("agent_errors_total", {"kind": "ScoringFailed"}) == 2
+    service.stop()
