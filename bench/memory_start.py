@@ -41,7 +41,7 @@ def _trial(make, ctx: Context, label: str, singles: int, n: int) -> dict:
 
 
 def run(ctx: Context) -> dict:
-    singles = 100 if ctx.quick else 2000
+    singles = 100 if ctx.quick else 500
     subjects = {
         "agent": lambda h, p, f: procs.agent(h, p, f, env={"AGENT_AGENT_LOG_LEVEL": "warning"}),
         "agent, compiled off": lambda h, p, f: procs.agent(

@@ -97,6 +97,31 @@ def layer_bytes(made_list: list[bundles.Made], ctx: Context) -> dict[str, int]:
     return out
 
 
+def runtime_layer_bytes(ctx: Context) -> tuple[int | None, str]:
+    """The amd64 runtime image's layers above its Debian base, gzip-compressed as a registry serves them.
+
+    Measured only when tools/build-images.sh has built the image on this machine (and not in --quick).
+    """
+    module = json.loads((procs.REPO / "module.json").read_text())["image"]
+    name = module["repository"].rsplit("/", 1)[-1]
+    ref = f"localhost/{name}:{module['tag']['version']}-amd64"
+    if ctx.quick:
+        return None, "runtime image not measured in --quick"
+    source = f"containers-storage:[vfs@/var/lib/containers/storage+/run/containers/storage]{ref}"
+    layout = ctx.folder(f"{NAME}/runtime-oci")
+    try:
+        subprocess.run(["skopeo", "copy", "--dest-compress", source, f"oci:{layout}:runtime"], check=True,
+                       capture_output=True, text=True, timeout=600)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return None, f"runtime image {ref} not measured (build it with tools/build-images.sh amd64): {exc!r}"[:300]
+    index = json.loads((layout / "index.json").read_text())
+    digest = index["manifests"][0]["digest"].split(":", 1)[1]
+    manifest = json.loads((layout / "blobs" / "sha256" / digest).read_text())
+    sizes = [layer["size"] for layer in manifest["layers"]]
+    return sum(sizes[1:]), (f"{ref}: layers above the Debian base, gzip ({len(sizes) - 1} of {len(sizes)}; "
+                            f"base {sizes[0]:,} B); a dependency change makes every device pull them")
+
+
 def run(ctx: Context) -> dict:
     folder = ctx.folder(NAME)
     made = [bundles.make(name, est, _version(name), folder / "bundles") for name, est in _models(ctx)]
@@ -105,6 +130,7 @@ def run(ctx: Context) -> dict:
         layers, layer_note = layer_bytes(made, ctx), None
     except (ImportError, OSError, subprocess.CalledProcessError) as exc:
         layers, layer_note = {}, f"tiny layer not measured: {exc!r}"[:300]
+    runtime, runtime_note = runtime_layer_bytes(ctx)
     rows = []
     for m in made:
         size = m.manifest["size"]
@@ -114,6 +140,7 @@ def run(ctx: Context) -> dict:
             ("URL download (HTTP, payload.zst)", urls.get(m.name), ""),
             ("tiny image layer (registry pull)", layers.get(m.name), layer_note or ""),
             ("seed: full dependency layer (reference)", SEED_LAYER_BYTES, ""),
+            ("this runtime image: its dependency layer (measured)", runtime, runtime_note),
         )
         for subject, value, note in paths:
             share = None if value is None else 100.0 * value / SEED_LAYER_BYTES
