@@ -11,6 +11,7 @@ import base64
 import binascii
 import hashlib
 import logging
+import os
 import random
 import shutil
 import threading
@@ -113,8 +114,12 @@ def session_for(settings: UpdatesSection, bundle_dir: Path) -> requests.Session:
     if settings.extra_ca:
         import certifi
 
+        base = os.environ.get("REQUESTS_CA_BUNDLE") or certifi.where()
         bundle = bundle_dir / "ca-bundle.pem"
-        bundle.write_bytes(Path(certifi.where()).read_bytes() + b"\n" + Path(settings.extra_ca).read_bytes())
+        try:
+            bundle.write_bytes(Path(base).read_bytes() + b"\n" + Path(settings.extra_ca).read_bytes())
+        except OSError as exc:
+            raise UpdateError(f"cannot read updates.extra_ca {settings.extra_ca}: {exc.strerror}", "download") from None
         session.verify = str(bundle)
     return session
 
@@ -163,7 +168,9 @@ class UrlFetcher:
     def _attempt(self, have: int) -> bool:
         headers = {"Range": f"bytes={have}-"} if have else {}
         timeout = (self.settings.connect_timeout_s, self.settings.read_timeout_s)
-        with self.session.get(self.section.url, headers=headers, stream=True, timeout=timeout) as resp:
+        # verify= is passed explicitly: requests would otherwise let REQUESTS_CA_BUNDLE override session.verify.
+        with self.session.get(self.section.url, headers=headers, stream=True, timeout=timeout,
+                              verify=self.session.verify) as resp:
             if resp.status_code == 416 and have:
                 return self._range_not_satisfiable(resp, have)
             if resp.status_code >= 400:

@@ -130,10 +130,19 @@ class _Handler(BaseHTTPRequestHandler):
 class FaultServer:
     """Use as a context manager; `url(path)` gives the address of a file added with `add(path, data)`."""
 
-    def __init__(self, host: str, port: int = 0):
+    def __init__(self, host: str, port: int = 0, tls: tuple[str, str] | None = None):
+        """tls=(certificate PEM, key PEM) serves https."""
         self.state = _State()
         handler = type("Handler", (_Handler,), {"state": self.state})
         self.httpd = ThreadingHTTPServer((host, port), handler)
+        self.scheme = "http"
+        if tls:
+            import ssl
+
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
+            self.scheme = "https"
         self.httpd.daemon_threads = True
         self.host, self.port = self.httpd.server_address[:2]
         self._thread = threading.Thread(target=self.httpd.serve_forever, name="fault-http", daemon=True)
@@ -155,7 +164,7 @@ class FaultServer:
         return self.url(path)
 
     def url(self, path: str) -> str:
-        return f"http://{self.host}:{self.port}{path}"
+        return f"{self.scheme}://{self.host}:{self.port}{path}"
 
     def fail_next(self, *faults: Fault) -> None:
         with self.state.lock:
