@@ -84,7 +84,7 @@ build_image() {
     printf '[global]\ncert = /etc/pip-host-ca.crt\n' >"$cache/pip.conf"
     mounts=(-v /etc/ssl/certs/ca-certificates.crt:/etc/pip-host-ca.crt:ro -v "$cache/pip.conf:/etc/pip.conf:ro")
   fi
-  "${BUILDAH[@]}" bud --isolation chroot --layers --format docker --quiet "${mounts[@]}" \
+  "${BUILDAH[@]}" bud --isolation chroot --format docker --quiet "${mounts[@]}" \
     --platform "$(platform_of "$arch")" --build-arg BASE_IMAGE="$(base_ref "$arch")" \
     --label inputs.sha256="$want" -f "Dockerfile.$arch" -t "$tag" . >/dev/null
   echo "build-images: built $tag in $(( $(date +%s) - started )) s"
