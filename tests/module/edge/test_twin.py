@@ -31,7 +31,8 @@ def status_of(section: str, version: int | None = None):
     return check
 
 
-def test_initial_desired_sections_are_reported_applied(hub, agent):
+def test_first_connection_has_tcp_nodelay_and_initial_sections_are_reported_applied(hub, agent):
+    assert agent.wait_log("connected to edgeHub")["tcp_nodelay"] is True
     reported = hub.wait_reported(status_of("upstream"))
     assert reported["upstream"]["mode"] == "anomalies"
 
@@ -107,11 +108,6 @@ def test_broker_restart_while_desired_changes_agent_catches_up(hub, broker, agen
     # Still on TCP_NODELAY after the reconnect.
     reconnects = [e for e in agent.logs() if e.get("msg") == "edgeHub connection changed" and e.get("connected")]
     assert reconnects and reconnects[-1]["tcp_nodelay"] is True
-
-
-def test_the_first_connection_has_tcp_nodelay(hub, agent):
-    entry = agent.wait_log("connected to edgeHub")
-    assert entry["tcp_nodelay"] is True
 
 
 def test_rollback_and_reload_methods_after_two_updates(hub, agent, tmp_path):
