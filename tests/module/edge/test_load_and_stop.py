@@ -22,9 +22,7 @@ def test_thousand_messages_in_flight_none_lost_none_duplicated(hub, agent):
     outs = hub.wait_outputs("scores", 1000, timeout=120)
     got = [o.correlation_id for o in outs]
     assert sorted(got) == sorted(ids)  # every one, exactly once
-    time_for_strays = time.monotonic() + 1.0
-    while time.monotonic() < time_for_strays:
-        time.sleep(0.1)
+    time.sleep(1.0)  # room for a duplicate to show up
     assert len(hub.outputs("scores")) == 1000
     assert not hub.outputs("errors")
 
