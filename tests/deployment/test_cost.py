@@ -101,3 +101,44 @@ def test_the_chart_is_a_png(tmp_path, capsys):
 def test_bad_cost_inputs(capsys, args, words):
     assert main(["cost", *args]) == EXIT_USAGE
     assert words in capsys.readouterr().err
+
+
+def _base_layout(root) -> str:
+    """A one-layer runtime base image as an OCI layout, named `runtime` (no registry, no daemon)."""
+    import gzip
+    import io
+    import tarfile
+
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        info = tarfile.TarInfo("app/runtime.txt")
+        data = b"runtime " * 4096
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    layer = _blob(root, gzip.compress(raw.getvalue(), mtime=0))
+    diff_id = "sha256:" + hashlib.sha256(raw.getvalue()).hexdigest()
+    config = _blob(root, json.dumps({"architecture": "amd64", "os": "linux", "config": {},
+                                     "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+                                     "history": [{"created_by": "base"}]}).encode())
+    manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                           "config": config | {"mediaType": "application/vnd.oci.image.config.v1+json"},
+                           "layers": [layer | {"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip"}]})
+    entry = _blob(root, manifest.encode()) | {"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                                              "annotations": {"org.opencontainers.image.ref.name": "runtime"}}
+    (root / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
+    (root / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [entry]}))
+    return f"oci:{root}:runtime"
+
+
+def test_cost_reads_what_the_layer_command_wrote(tmp_path, capsys):
+    bundle = write_bundle(tmp_path / "b", "2", b"model bytes v2 " * 400)
+    base = _base_layout(tmp_path / "base")
+    out = tmp_path / "model-layout"
+    assert main(["layer", str(bundle), "--base", base, "--tag", "localhost:5000/model:2",
+                 "--oci-layout", str(out), "--json"]) == 0
+    built = json.loads(capsys.readouterr().out)
+    rows = _cost(capsys, "--layer", str(out))
+    assert rows["tiny image layer (layer+config+manifest)"]["bytes_per_update"] == built["device_pull_bytes"]
+    (tmp_path / "layer.json").write_text(json.dumps(built))  # the numbers file is that same output
+    rows = _cost(capsys, "--layer", str(tmp_path / "layer.json"))
+    assert rows["tiny image layer (layer+config+manifest)"]["bytes_per_update"] == built["device_pull_bytes"]
