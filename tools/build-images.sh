@@ -95,7 +95,7 @@ report() {
   tag=$(image_ref "$arch")
   echo "build-images: $tag size $("${BUILDAH[@]}" images --format '{{.Size}}' "$tag" | head -1)"
   # Largest layers (uncompressed), each with the instruction that made it.
-  python3 tools/image-layers.py "$tag" | head -5
+  python3 tools/image-layers.py "$tag"
 }
 
 main() {
