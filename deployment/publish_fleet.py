@@ -41,8 +41,8 @@ def run(hub: Any, rollout: Rollout, wait: bool, timeout_s: float, poll_s: float 
         raise UsageError(f"no device matches --fleet {rollout.fleet!r}")
     deadline = time.monotonic() + timeout_s
 
-    def waiter(fetch, decided, label=""):
-        states, _ = watch(fetch, max(0.0, deadline - time.monotonic()), poll_s, decided, label)
+    def waiter(fetch, decided):
+        states, _ = watch(fetch, max(0.0, deadline - time.monotonic()), poll_s, decided)
         return states
 
     for wave, percent in enumerate(rollout.waves, start=1):

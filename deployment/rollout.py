@@ -138,12 +138,19 @@ def wave_states(hub: Any, rollout: Rollout, waves: dict[str, int | None], wave: 
     return module_states(hub, rollout.module, members, rollout.version)
 
 
-def gate(hub: Any, rollout: Rollout, waves: dict[str, int | None], wave: int,
-         wait: Callable[[Callable[[], list[ModuleState]], Callable[[list[ModuleState]], bool]], list[ModuleState]]
-         | None = None) -> Gate:
+Fetch = Callable[[], list[ModuleState]]
+Waiter = Callable[[Fetch, Callable[[list[ModuleState]], bool]], list[ModuleState]]
+
+
+def gate(hub: Any, rollout: Rollout, waves: dict[str, int | None], wave: int, wait: Waiter | None = None) -> Gate:
     """Wave `wave`'s gate, read once, or (with `wait`) polled until it passes or can no longer pass."""
-    fetch = lambda: wave_states(hub, rollout, waves, wave)  # noqa: E731
-    if wait is None:
-        return Gate(wave, fetch(), rollout.gate)
-    decided = lambda states: Gate(wave, states, rollout.gate).passed or Gate(wave, states, rollout.gate).impossible  # noqa: E731
-    return Gate(wave, wait(fetch, decided), rollout.gate)
+
+    def fetch() -> list[ModuleState]:
+        return wave_states(hub, rollout, waves, wave)
+
+    def decided(states: list[ModuleState]) -> bool:
+        verdict = Gate(wave, states, rollout.gate)
+        return verdict.passed or verdict.impossible
+
+    states = wait(fetch, decided) if wait else fetch()
+    return Gate(wave, states, rollout.gate)

@@ -6,7 +6,7 @@ import pytest
 
 from deployment.__main__ import main
 from deployment.errors import EXIT_HUB, EXIT_USAGE
-from tests.deployment.conftest import MODULE, published, write_bundle
+from tests.deployment.conftest import MODULE, active_simulator, published, write_bundle
 
 
 def _publish(bundle, *extra):
@@ -121,3 +121,16 @@ def test_bad_connection_strings_are_named_before_any_request(hub, bundle, capsys
 def test_a_missing_bundle_is_a_usage_error(hub, tmp_path, capsys):
     assert _publish(tmp_path / "nothing") == EXIT_USAGE
     assert "not a directory" in capsys.readouterr().err
+
+
+def test_publish_wait_shows_the_device_taking_the_model(hub, bundle, capsys):
+    hub.state.on_desired = active_simulator()
+    assert _publish(bundle, "--wait", "--poll", "0.05") == 0
+    out = capsys.readouterr().out
+    assert "truck-1" in out and "1/1 active, 0 failed, 0 pending" in out
+
+
+def test_publish_wait_exits_1_when_the_device_refuses_the_model(hub, bundle, capsys):
+    hub.state.on_desired = active_simulator(fail={"truck-1"})
+    assert _publish(bundle, "--wait", "--poll", "0.05") == 1
+    assert "canary outside tolerance" in capsys.readouterr().out
