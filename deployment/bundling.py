@@ -30,14 +30,19 @@ from module.models import nab
 from module.runtime import fingerprint
 from module.scoring.scorer import score_method
 from module.updates import safe_load, signing
-from module.updates.section import CHUNK_CHARS, INLINE_BUDGET, OTHER_SECTIONS_RESERVE, TWIN_DESIRED_LIMIT
+from module.updates.section import (
+    CHUNK_CHARS,
+    INLINE_BUDGET,
+    OTHER_SECTIONS_RESERVE,
+    TWIN_DESIRED_LIMIT,
+    URL_PLACEHOLDER,
+)
 
 FORMAT_BY_SUFFIX = {".pkl": "pickle", ".pickle": "pickle", ".joblib": "joblib", ".skops": "skops"}
 ZSTD_LEVEL = 19
 #: Canary rows shipped with an update: enough to catch a wrong model, small enough for the twin (~90 B each).
 CANARY_ROWS = 8
 CANARY_TOLERANCE = 1e-6
-URL_PLACEHOLDER = "https://REPLACE-WITH-YOUR-HOST/models/{version}/payload.zst"
 
 
 class BundleError(ValueError):

@@ -137,7 +137,8 @@ class UpdateManager:
                 raise
             if cancel.is_set():
                 raise Cancelled("superseded by a newer desired model")
-            rolled_back = section.version == pointers.get("previous")
+            rolled_back = section.version == pointers.get("previous") and bool(
+                active and verify.is_older(section.version, active.version))
             self._switch(model, "rolled_back" if rolled_back else "active")
 
     def _download(self, section: ModelSection, manifest: dict, cancel: threading.Event) -> Path:

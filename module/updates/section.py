@@ -29,6 +29,8 @@ CHUNK_CHARS = TWIN_STRING_LIMIT
 VERSION_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 """A version names a directory in the store: letters, digits, dot, dash, underscore; 64 at most."""
 SHA256_PATTERN = re.compile(r"^[0-9a-f]{64}$")
+#: The URL `python -m deployment bundle` writes when it cannot inline a model and was given no --url.
+URL_PLACEHOLDER = "https://REPLACE-WITH-YOUR-HOST/models/{version}/payload.zst"
 
 
 class _Strict(BaseModel):
@@ -129,6 +131,8 @@ class ModelSection(_Strict):
     def _url(cls, value: str | None) -> str | None:
         if value is not None and not re.match(r"^https?://[^\s/]+", value):
             raise ValueError("url must be an http:// or https:// address")
+        if value is not None and "REPLACE-WITH-YOUR-HOST" in value:
+            raise ValueError("url is the bundler's placeholder: host payload.zst and put its address in model.url")
         return value
 
     @model_validator(mode="after")

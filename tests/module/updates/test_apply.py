@@ -55,6 +55,8 @@ def _sections(b) -> dict:
         "both url and inline": desired_of(b, url="https://example.invalid/m.zst"),
         "neither url nor inline": desired_of(b, inline=None),
         "url not http": desired_of(b, url="file:///etc/passwd", inline=None),
+        "url the bundler's placeholder": desired_of(b, url="https://REPLACE-WITH-YOUR-HOST/models/3/payload.zst",
+                                                    inline=None),
         "unknown key": desired_of(b, colour="blue"),
         "inline wrong encoding": desired_of(b, inline={"encoding": "gzip", "chunks": chunks}),
         "inline chunks not object": desired_of(b, inline={"encoding": "zstd+base64", "chunks": "abc"}),
@@ -71,7 +73,7 @@ def _sections(b) -> dict:
 @pytest.mark.parametrize("case", [
     "not an object", "a string", "missing sha256", "bad sha256", "size not a number", "negative size",
     "size over max_model_bytes", "unknown format", "version with a slash", "version a list", "both url and inline",
-    "neither url nor inline", "url not http", "unknown key", "inline wrong encoding", "inline chunks not object",
+    "neither url nor inline", "url not http", "url the bundler's placeholder", "unknown key", "inline wrong encoding", "inline chunks not object",
     "inline chunk not string", "inline chunk over 4 KB", "canary not object", "canary keys differ",
     "negative tolerance", "rollback not bool", "runtime not object",
 ])

@@ -63,6 +63,7 @@ def test_admin_rollback_goes_back_without_a_download_and_sticks(start_agent, ser
     assert status == 200
     settle(again)
     assert again.slot.current.version == "3" and len(server.log) == 2  # 3 came from the store
+    assert again.reported.snapshot("model")["status"] == "active"
 
 
 def agent_restart(agent, start_agent, loopback):
