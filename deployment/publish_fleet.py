@@ -47,16 +47,17 @@ def run(hub: Any, rollout: Rollout, wait: bool, timeout_s: float, poll_s: float 
 
     for wave, percent in enumerate(rollout.waves, start=1):
         existing = hub.configuration(rollout.config_id(wave))
-        if existing is None and wave > 1:
+        if existing is not None:  # created by an earlier run: keep it, tag devices that joined since
+            _check_existing(existing, rollout)
+            tagged = assign_wave(hub, rollout, waves, wave)
+            say(f"wave {wave}: {existing.id} exists" + (f"; {len(tagged)} new devices tagged" if tagged else ""))
+            continue
+        if wave > 1:
             verdict = gate(hub, rollout, waves, wave - 1, waiter if wait else None)
             say(verdict.describe())
             if not verdict.passed:
                 return _stopped(rollout, verdict, wave, wait, say)
-        tagged = assign_wave(hub, rollout, waves, wave)
-        if existing is not None:
-            _check_existing(existing, rollout)
-            say(f"wave {wave}: {existing.id} exists" + (f"; {len(tagged)} new devices tagged" if tagged else ""))
-            continue
+        assign_wave(hub, rollout, waves, wave)
         hub.create_configuration(rollout.configuration(wave))
         members = sum(1 for w in waves.values() if w == wave)
         say(f"wave {wave}: created {rollout.config_id(wave)} for {members} device(s) "

@@ -123,3 +123,14 @@ def test_a_fleet_that_matches_no_device(hub, bundle, capsys):
     assert main(["publish", "--fleet", "tags.fleet='boats'", "--name", "x", "--waves", "50,100",
                  "--bundle", str(bundle)]) == EXIT_USAGE
     assert "no device matches" in capsys.readouterr().err
+
+
+def test_a_rerun_tags_devices_that_joined_the_fleet_into_the_last_wave(hub, bundle, capsys):
+    hub.state.on_desired = active_simulator()
+    assert _fleet(bundle, "--waves", "50,100", "--wait", "--timeout", "30") == 0
+    hub.state.add_device("truck-new", {"fleet": "trucks"}, (MODULE,))
+    assert _fleet(bundle, "--waves", "50,100") == 0
+    assert _waves(hub)["truck-new"] == 2
+    assert hub.state.modules[("truck-new", MODULE)]["properties"]["desired"]["model"]["version"] == "2"
+    assert len(hub.requests_to("PUT", "/configurations/")) == 2  # nothing created twice
+    assert "wave 2: model-2-w2 exists; 1 new devices tagged" in capsys.readouterr().out
