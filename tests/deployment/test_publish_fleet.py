@@ -125,12 +125,12 @@ def test_a_fleet_that_matches_no_device(hub, bundle, capsys):
     assert "no device matches" in capsys.readouterr().err
 
 
-def test_a_rerun_tags_devices_that_joined_the_fleet_into_the_last_wave(hub, bundle, capsys):
+def test_a_rerun_tags_devices_that_joined_the_fleet_to_keep_each_wave_at_its_share(hub, bundle, capsys):
     hub.state.on_desired = active_simulator()
     assert _fleet(bundle, "--waves", "50,100", "--wait", "--timeout", "30") == 0
     hub.state.add_device("truck-new", {"fleet": "trucks"}, (MODULE,))
     assert _fleet(bundle, "--waves", "50,100") == 0
-    assert _waves(hub)["truck-new"] == 2
+    assert _waves(hub)["truck-new"] == 1  # 21 trucks: wave 1 is now ceil(50% x 21) = 11 devices
     assert hub.state.modules[("truck-new", MODULE)]["properties"]["desired"]["model"]["version"] == "2"
     assert len(hub.requests_to("PUT", "/configurations/")) == 2  # nothing created twice
-    assert "wave 2: model-2-w2 exists; 1 new devices tagged" in capsys.readouterr().out
+    assert "wave 1: model-2-w1 exists; 1 new devices tagged" in capsys.readouterr().out
