@@ -111,7 +111,8 @@ class UpdateManager:
         with self._lock:
             active = self.agent.slot.current
             if active and active.version == section.version and active.sha256 == section.sha256:
-                self._report(status=self.agent.reported.snapshot("model").get("status", "active"),
+                was = self.agent.reported.snapshot("model").get("status")
+                self._report(status="rolled_back" if was == "rolled_back" else "active",
                              desired_version=section.version, error=None)
                 return
             pointers = self.store.pointers()
