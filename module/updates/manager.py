@@ -7,6 +7,7 @@ agent.activate swaps the slot. Any failure leaves the old model serving and says
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import shutil
@@ -120,6 +121,8 @@ class UpdateManager:
                 log.info("desired version was rolled back by hand; waiting for a new one",
                          extra={"model_version": section.version})
                 return
+            log.info("model update started", extra={"model_version": section.version, "size": section.size,
+                                                   "delivery": "inline" if section.inline else "url"})
             self._report(status="verifying", desired_version=section.version, error=None, size=section.size)
             manifest = section.manifest()
             reference = active.version if active and active.source != "embedded" else None
@@ -221,11 +224,12 @@ class UpdateManager:
         try:
             manifest = json.loads((directory / MANIFEST).read_text(encoding="utf-8"))
             path = directory / Path(manifest["file"]).name
-            section_mod.VERSION_PATTERN.match(str(manifest["version"])) or _bad(f"bad version {manifest['version']!r}")
+            if not section_mod.VERSION_PATTERN.match(str(manifest["version"])):
+                raise ValueError(f"bad version {manifest['version']!r} in {MANIFEST}")
         except FileNotFoundError:
             return None
         except (OSError, ValueError, KeyError, TypeError, UpdateError) as exc:
-            log.error("baked model unreadable", extra={"path": str(directory), "error": str(exc)})
+            log.error("baked model unreadable", extra={"model_version": None, "path": str(directory), "error": str(exc)})
             return None
         return manifest, path
 
@@ -252,7 +256,9 @@ class UpdateManager:
         self.agent.reported.patch({"model": fields})
 
     def _invalid(self, exc: UpdateError, version: Any) -> None:
-        log.warning("desired model section refused", extra={"stage": exc.stage, "error": str(exc)})
+        active = self.agent.slot.current
+        log.warning("desired model section refused", extra={
+            "model_version": active and active.version, "stage": exc.stage, "error": str(exc)})
         self._report(status="failed", error=short(f"{exc.stage}: {exc}"))
 
     def _failed(self, exc: UpdateError, section: ModelSection, version: Any) -> None:
@@ -262,19 +268,11 @@ class UpdateManager:
             "stage": exc.stage, "error": str(exc)})
         self._report(status="failed", error=short(f"{exc.stage}: {exc}"), desired_version=section.version)
 
+    @contextlib.contextmanager
     def _admin_lock(self):
-        manager = self
-
-        class _Held:
-            def __enter__(self):
-                if not manager._lock.acquire(timeout=ADMIN_WAIT_S):
-                    raise UpdateError("a model update is in progress; try again when it has finished", stage="busy")
-
-            def __exit__(self, *exc):
-                manager._lock.release()
-
-        return _Held()
-
-
-def _bad(message: str):
-    raise ValueError(message)
+        if not self._lock.acquire(timeout=ADMIN_WAIT_S):
+            raise UpdateError("a model update is in progress; try again when it has finished", stage="busy")
+        try:
+            yield
+        finally:
+            self._lock.release()

@@ -40,7 +40,7 @@ class Reconciler:
         """Called from the twin's and the desired file's threads; never blocks on an update in progress."""
         with self._cond:
             if isinstance(version, int) and self._applied_version is not None and version <= self._applied_version:
-                log.debug("desired $version already applied", extra={"desired_version": version})
+                log.debug("desired $version already applied", extra={"model_version": None, "desired_version": version})
                 return
             if patch is None:
                 # The twin deleted `model`: nothing more to do; the active model keeps serving.

@@ -64,7 +64,9 @@ class Store:
 
     def _clean_staging(self) -> None:
         for leftover in self.root.glob(STAGING_PREFIX + "*"):
-            log.info("removing a half-written version left by a stop", extra={"path": str(leftover)})
+            version = leftover.name[len(STAGING_PREFIX):].rpartition("-")[0]
+            log.info("removing a half-written version left by a stop",
+                     extra={"model_version": version, "path": str(leftover)})
             shutil.rmtree(leftover, ignore_errors=True)
 
     # -- pointers -----------------------------------------------------------------------------------
@@ -75,7 +77,7 @@ class Store:
         except FileNotFoundError:
             return {}
         except (OSError, ValueError) as exc:
-            log.error("pointer file unreadable; starting without it", extra={"error": str(exc)})
+            log.error("pointer file unreadable; starting without it", extra={"model_version": None, "error": str(exc)})
             return {}
         return data if isinstance(data, dict) else {}
 

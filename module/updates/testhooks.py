@@ -20,5 +20,5 @@ log = logging.getLogger(__name__)
 def pause_at(stage: str) -> None:
     if os.environ.get(ENV) != stage:
         return
-    log.warning("test pause", extra={"stage": stage})
+    log.warning("test pause", extra={"model_version": None, "stage": stage})
     threading.Event().wait()
