@@ -24,7 +24,7 @@ from . import candidate, section as section_mod, verify
 from .fetch import Cancelled, Throttle, UrlFetcher, fetch_inline, finish_url, partial_path, session_for
 from .reconciler import Reconciler
 from .section import ModelSection
-from .store import MANIFEST, Store
+from .store import FILE_NAMES, MANIFEST, Store
 from .testhooks import pause_at
 
 log = logging.getLogger(__name__)
@@ -124,6 +124,7 @@ class UpdateManager:
             log.info("model update started", extra={"model_version": section.version, "size": section.size,
                                                    "delivery": "inline" if section.inline else "url"})
             self._report(status="verifying", desired_version=section.version, error=None, size=section.size)
+            self._refuse_reused_version(section, pointers)
             manifest = section.manifest()
             reference = active.version if active and active.source != "embedded" else None
             verify.check_manifest(manifest, self.settings.updates.public_key, reference)
@@ -144,6 +145,14 @@ class UpdateManager:
             rolled_back = section.version == pointers.get("previous") and bool(
                 active and verify.is_older(section.version, active.version))
             self._switch(model, "rolled_back" if rolled_back else "active")
+
+    def _refuse_reused_version(self, section: ModelSection, pointers: dict) -> None:
+        """A version name in use (current or previous) with other bytes would make rollback ambiguous."""
+        stored = self.store.manifest(section.version)
+        in_use = section.version in (pointers.get("current"), pointers.get("previous"))
+        if in_use and stored and stored.get("sha256") != section.sha256:
+            raise UpdateError(f"version {section.version} is already in the store with another sha256; "
+                              "publish the new model under a new version", stage="validate")
 
     def _download(self, section: ModelSection, manifest: dict, cancel: threading.Event) -> Path:
         out = self.store.stage(section.version, section.format)
@@ -223,7 +232,7 @@ class UpdateManager:
         directory = Path(self.settings.updates.baked_model_dir)
         try:
             manifest = json.loads((directory / MANIFEST).read_text(encoding="utf-8"))
-            path = directory / Path(manifest["file"]).name
+            path = directory / Path(manifest.get("file") or FILE_NAMES[manifest.get("format", "pickle")]).name
             if not section_mod.VERSION_PATTERN.match(str(manifest["version"])):
                 raise ValueError(f"bad version {manifest['version']!r} in {MANIFEST}")
         except FileNotFoundError:

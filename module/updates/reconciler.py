@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import logging
 import threading
+import time
 from typing import Any, Callable
 
 from ..errors import UpdateError
@@ -22,6 +23,11 @@ log = logging.getLogger(__name__)
 
 Apply = Callable[[ModelSection, Any, threading.Event], None]
 
+#: A download that failed (link down past every retry) is tried again after this long, so a device that
+#: was offline catches up without waiting for the next desired change or reconnect. Verification
+#: failures are final: the same bytes would fail again.
+RETRY_FAILED_DOWNLOAD_S = 300.0
+
 
 class Reconciler:
     def __init__(self, parse: Callable[[dict], ModelSection], apply: Apply,
@@ -31,6 +37,7 @@ class Reconciler:
         self._target: tuple[ModelSection, Any] | None = None
         self._job: tuple[ModelSection, threading.Event] | None = None
         self._applied_version: int | None = None
+        self._retry: tuple[ModelSection, Any, float] | None = None
         self._cond = threading.Condition()
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name="model-updates", daemon=True)
@@ -44,7 +51,7 @@ class Reconciler:
                 return
             if patch is None:
                 # The twin deleted `model`: nothing more to do; the active model keeps serving.
-                self._merged, self._target = {}, None
+                self._merged, self._target, self._retry = {}, None, None
                 self._cancel_job(None)
                 return
             if not isinstance(patch, dict):
@@ -61,7 +68,7 @@ class Reconciler:
             if self._job is not None and self._job[0] == section and not self._job[1].is_set():
                 self._target = None  # already being applied; a newer queued target is dropped with it
                 return
-            self._target = (section, version)
+            self._target, self._retry = (section, version), None
             self._cancel_job(section)
             self._cond.notify_all()
 
@@ -87,13 +94,25 @@ class Reconciler:
         while True:
             with self._cond:
                 while self._target is None and not self._stopping:
-                    self._cond.wait()
+                    self._wait_or_retry()
                 if self._stopping:
                     return
                 (section, version), self._target = self._target, None
                 cancel = threading.Event()
                 self._job = (section, cancel)
             self._work(section, version, cancel)
+
+    def _wait_or_retry(self) -> None:
+        if self._retry is None:
+            self._cond.wait()
+            return
+        remaining = self._retry[2] - time.monotonic()
+        if remaining > 0:
+            self._cond.wait(remaining)
+            return
+        section, version, _ = self._retry
+        self._target, self._retry = (section, version), None
+        log.info("retrying a failed download", extra={"model_version": section.version})
 
     def _work(self, section: ModelSection, version: Any, cancel: threading.Event) -> None:
         try:
@@ -102,6 +121,10 @@ class Reconciler:
             log.info("update superseded", extra={"model_version": section.version})
         except UpdateError as exc:
             self._on_failed(exc, section, version)
+            if exc.stage == "download" and not getattr(exc, "final", False):
+                with self._cond:
+                    if self._target is None:
+                        self._retry = (section, version, time.monotonic() + RETRY_FAILED_DOWNLOAD_S)
         except Exception as exc:  # the worker must survive anything a model file can make a library raise
             log.exception("update failed unexpectedly", extra={"model_version": section.version})
             self._on_failed(UpdateError(f"{type(exc).__name__}: {exc}", "update"), section, version)

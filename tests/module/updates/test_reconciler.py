@@ -90,3 +90,29 @@ def test_scores_after_an_update_are_the_new_models_own(start_agent, bundle):
     X = nab_rows()
     own = safe_load.load(b.directory / "model.pkl", "pickle").score_samples(X)
     assert np.array_equal(agent.service.score_matrix(X).scores, own)
+
+
+def test_a_failed_download_is_retried_later_without_a_new_desired_state(start_agent, bundle, loopback, monkeypatch):
+    from module.updates import reconciler
+
+    monkeypatch.setattr(reconciler, "RETRY_FAILED_DOWNLOAD_S", 0.3)
+    with FaultServer(loopback) as server:
+        b = bundle("4", seed=4, url=server.url("/4.zst"))
+        server.add("/4.zst", (b.directory / "payload.zst").read_bytes())
+        server.fail_next(Fault("status", code=503), Fault("status", code=503))
+        agent = start_agent(updates={"retries": 1})
+        agent.handle_desired({"model": b.section, "$version": 1})
+        wait_for(lambda: agent.reported.snapshot("model").get("status") == "failed", what="the first failure")
+        wait_for(lambda: agent.slot.current.version == "4", what="the retry to succeed")
+        assert [e.status for e in server.log] == [503, 503, 200]
+
+
+def test_reusing_a_version_name_for_other_bytes_is_refused(start_agent, bundle):
+    agent = start_agent()
+    agent.handle_desired({"model": bundle("2", seed=2).section, "$version": 1})
+    settle(agent)
+    other = bundle("2", seed=99)
+    agent.handle_desired({"model": other.section, "$version": 2})
+    state = settle(agent)
+    assert state["status"] == "failed" and "already in the store with another sha256" in state["error"]
+    assert agent.slot.current.sha256 != other.manifest["sha256"]
