@@ -29,7 +29,7 @@ import zstandard
 from module.models import nab
 from module.runtime import fingerprint
 from module.scoring.scorer import score_method
-from module.updates import safe_load, signing
+from module.updates import compat, safe_load, signing
 from module.updates.section import (
     CHUNK_CHARS,
     INLINE_BUDGET,
@@ -45,6 +45,33 @@ CANARY_ROWS = 8
 CANARY_TOLERANCE = 1e-6
 
 
+#: The fleet's runtime version set (the pins both images install): a model bundled elsewhere is refused there.
+FLEET_REQUIREMENTS = Path(__file__).resolve().parents[1] / "requirements" / "runtime.txt"
+
+
+def fleet_runtime(path: Path = FLEET_REQUIREMENTS) -> dict[str, str]:
+    """`name==version` pins of the packages the runtime rule compares, from the fleet's requirements."""
+    pins = {}
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return pins
+    for line in lines:
+        name, sep, version = line.split("#")[0].split(";")[0].strip().partition("==")
+        if sep and name.strip().lower() in compat.RULE:
+            pins[name.strip().lower()] = version.strip()
+    return pins
+
+
+def runtime_warnings(runtime: dict[str, str]) -> list[str]:
+    """Why devices would refuse a model written by `runtime` (empty when it matches the fleet's pins)."""
+    fleet = fleet_runtime()
+    if not fleet:
+        return []
+    return [f"devices will refuse this model: it was written with {m}"
+            for m in compat.mismatches(runtime, fleet, own_label="requirements/runtime.txt pins")]
+
+
 class BundleError(ValueError):
     """The model file or an option cannot make a bundle; the message names which."""
 
@@ -56,6 +83,7 @@ class Bundle:
     section: dict
     """The desired `model` section (also in desired.json under "model")."""
     inline: bool
+    warnings: tuple[str, ...] = ()
 
 
 def detect_format(path: Path, fmt: str | None = None) -> str:
@@ -189,4 +217,4 @@ def build_bundle(model_file: Path, version: str, out_dir: Path, fmt: str | None 
     (out / "payload.zst").write_bytes(payload)
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     (out / "desired.json").write_text(json.dumps({"model": section}, indent=1) + "\n", encoding="utf-8")
-    return Bundle(out, manifest, section, inline)
+    return Bundle(out, manifest, section, inline, tuple(runtime_warnings(manifest["runtime"])))

@@ -39,6 +39,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"delivery: {how}; signed: {'yes' if 'signature' in m else 'no'}; canary rows: "
           f"{len(m.get('canary', {}).get('inputs', {}))}")
     print(f"desired state: {bundle.directory / 'desired.json'}")
+    for warning in bundle.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     if not bundle.inline and not args.url:
         print("host payload.zst and put its URL in desired.json (model.url) before publishing", file=sys.stderr)
     return 0

@@ -20,12 +20,12 @@ def _parts(version: str, count: int) -> tuple[str, ...]:
     return tuple(str(version).split(".")[:count])
 
 
-def mismatches(recorded: Mapping[str, str], own: Mapping[str, str]) -> list[str]:
+def mismatches(recorded: Mapping[str, str], own: Mapping[str, str], own_label: str = "this agent has") -> list[str]:
     found = []
     for package, count in RULE.items():
         theirs = recorded.get(package)
         if theirs is None or _parts(theirs, count) != _parts(own.get(package, "absent"), count):
-            found.append(f"{package} {theirs or 'unrecorded'} (this agent has {own.get(package, 'absent')})")
+            found.append(f"{package} {theirs or 'unrecorded'} ({own_label} {own.get(package, 'absent')})")
     return found
 
 

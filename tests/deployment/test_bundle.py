@@ -120,3 +120,12 @@ def test_cli_runs_as_a_module(tmp_path):
     done = subprocess.run([sys.executable, "-m", "deployment", "bundle", str(_model(tmp_path)), "--version", "3",
                            "--out", str(tmp_path / "b")], cwd=REPO, capture_output=True, text=True)
     assert done.returncode == 0 and "desired state:" in done.stdout
+
+
+def test_bundling_in_another_environment_warns_that_devices_will_refuse(tmp_path):
+    from deployment import bundling
+
+    assert bundling.runtime_warnings(fingerprint()) == []  # this project's .venv is the fleet's set
+    other = {**fingerprint(), "scikit-learn": "1.5.2"}
+    (warning,) = bundling.runtime_warnings(other)
+    assert "scikit-learn 1.5.2" in warning and "devices will refuse" in warning
