@@ -112,9 +112,7 @@ def session_for(settings: UpdatesSection, bundle_dir: Path) -> requests.Session:
     """A session that trusts the system's CAs plus updates.extra_ca (a private CA for an on-site mirror)."""
     session = requests.Session()
     if settings.extra_ca:
-        import certifi
-
-        base = os.environ.get("REQUESTS_CA_BUNDLE") or certifi.where()
+        base = os.environ.get("REQUESTS_CA_BUNDLE") or requests.certs.where()
         bundle = bundle_dir / "ca-bundle.pem"
         try:
             bundle.write_bytes(Path(base).read_bytes() + b"\n" + Path(settings.extra_ca).read_bytes())
@@ -166,7 +164,8 @@ class UrlFetcher:
             raise Cancelled("superseded by a newer desired model")
 
     def _attempt(self, have: int) -> bool:
-        headers = {"Range": f"bytes={have}-"} if have else {}
+        # identity: the bytes are read raw (to keep a partial piece), so no transfer compression may sit on them.
+        headers = {"Accept-Encoding": "identity", **({"Range": f"bytes={have}-"} if have else {})}
         timeout = (self.settings.connect_timeout_s, self.settings.read_timeout_s)
         # verify= is passed explicitly: requests would otherwise let REQUESTS_CA_BUNDLE override session.verify.
         with self.session.get(self.section.url, headers=headers, stream=True, timeout=timeout,
