@@ -68,6 +68,8 @@ class Store:
             log.info("removing a half-written version left by a stop",
                      extra={"model_version": version, "path": str(leftover)})
             shutil.rmtree(leftover, ignore_errors=True)
+        for leftover in self.root.glob(".*.tmp"):
+            leftover.unlink(missing_ok=True)  # a pointer file whose rename never happened
 
     # -- pointers -----------------------------------------------------------------------------------
 
