@@ -73,8 +73,9 @@ def targets_table(targets: list[dict]) -> list[str]:
 
 
 def render(doc: dict) -> str:
+    end = doc["machine"].get("load_average_at_end")
     out = [f"Benchmark {doc['started']} ({'quick' if doc['quick'] else 'full'} run, {doc['seconds']:.0f} s)",
-           f"Machine: {one_line(doc['machine'])}", ""]
+           f"Machine: {one_line(doc['machine'])}" + (f", at end {end}" if end else ""), ""]
     for name, result in doc["sections"].items():
         out.append(f"### {result.get('title', name)}")
         if "skipped" in result:
@@ -93,6 +94,16 @@ def render(doc: dict) -> str:
     return "\n".join(out)
 
 
+def main(argv=None) -> int:
+    """`python -m bench.report [FILE]`: print the table of a results JSON again (default: latest.json)."""
+    import sys
+
+    args = sys.argv[1:] if argv is None else argv
+    path = Path(args[0]) if args else RESULTS / "latest.json"
+    print(render(json.loads(path.read_text(encoding="utf-8"))))
+    return 0
+
+
 def write(doc: dict, results_dir: Path = RESULTS) -> Path:
     results_dir.mkdir(parents=True, exist_ok=True)
     text = json.dumps(doc, indent=2, sort_keys=False) + "\n"
@@ -100,3 +111,7 @@ def write(doc: dict, results_dir: Path = RESULTS) -> Path:
     path.write_text(text, encoding="utf-8")
     (results_dir / "latest.json").write_text(text, encoding="utf-8")
     return path
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
