@@ -28,6 +28,18 @@ def _rows(canary: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray, float]:
     return X, expected, float(canary.get("tolerance", 1e-6))
 
 
+def check_rows(canary: Mapping[str, Any] | None, n_features: int) -> np.ndarray | None:
+    """The canary's inputs for the compiled scorer's exactness check; None when absent or unusable
+    (run() then refuses a malformed canary with its own error)."""
+    if not canary:
+        return None
+    try:
+        X = _rows(canary)[0]
+    except (UpdateError, KeyError, TypeError):
+        return None
+    return X if X.shape[1:] == (n_features,) else None
+
+
 def run(model: LoadedModel, canary: Mapping[str, Any] | None, n_features: int) -> None:
     """Raises UpdateError (stage "canary") when the new model must not serve."""
     if canary:

@@ -24,6 +24,7 @@ def load(path: Path, manifest: dict, settings: Settings, source: str, check_mani
     estimator = safe_load.load(path, manifest.get("format", "pickle"), settings.updates.allowed_globals)
     width = len(settings.scoring.features)
     model = prepare(estimator, manifest, source=source, n_features=width,
-                    compiled=settings.scoring.compiled, path=path)
+                    compiled=settings.scoring.compiled, path=path,
+                    check_rows=canary.check_rows(manifest.get("canary"), width))
     canary.run(model, manifest.get("canary"), width)
     return model
