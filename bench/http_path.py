@@ -19,6 +19,7 @@ TITLE = "HTTP path: POST /score"
 THREADS = 16
 """waitress threads for both servers (the agent's default http.threads)."""
 BATCH = 1000
+CEILING = "Flask + waitress, no model (web stack ceiling)"
 SINGLE_GOAL = 5.0
 BATCH_GOAL = 2.0
 
@@ -35,6 +36,9 @@ def _subjects(ctx: Context) -> dict:
         servers[name] = procs.agent(host, free_port(host), sub, env=env)
     host = loopback_address()
     servers["naive Flask"] = procs.naive_flask(host, free_port(host), folder, THREADS)
+    if not ctx.quick:
+        host = loopback_address()
+        servers[CEILING] = procs.naive_flask(host, free_port(host), folder, THREADS, model_free=True)
     return servers
 
 
@@ -83,12 +87,12 @@ def run(ctx: Context) -> dict:
     repeats = 3 if ctx.quick else 10
     servers = _subjects(ctx)
     single: dict = {(n, c): [] for n in servers for c in concurrencies}
-    batch: dict = {n: [] for n in servers if n != "naive Flask"}
+    batch: dict = {n: [] for n in servers if n.startswith("agent")}
     batch["scikit-learn in-process"] = []
     try:
         for server in servers.values():
             server.wait_ready()
-        scorers = {n: scorer_name(s) for n, s in servers.items() if n != "naive Flask"}
+        scorers = {n: scorer_name(s) for n, s in servers.items() if n.startswith("agent")}
         body, big = workload.body(0), workload.batch_body(BATCH)
         for _ in range(ctx.trials):  # trials interleaved so a noisy neighbour hits every subject alike
             for c in concurrencies:
@@ -123,6 +127,12 @@ def _report(single: dict, batch: dict, scorers: dict, concurrencies) -> dict:
         targets.append(target(f"HTTP single message, concurrency {c}: agent / naive Flask (req/s)",
                               f">= {SINGLE_GOAL:g}x", x, None if x is None else x >= SINGLE_GOAL,
                               None if x is None else f"{x:.1f}x"))
+        if (CEILING, c) in single:
+            top = summary(t["rps"] for t in single[(CEILING, c)])["median"]
+            x = ratio(agent, top)
+            targets.append(target(f"HTTP single message, concurrency {c}: agent / web stack ceiling (req/s)",
+                                  "close to 1 (shown, not a target)", x, None,
+                                  None if x is None else f"{x:.2f}"))
     for name, trials in batch.items():
         metrics = metric_rows(trials, ("ms",))
         med = metrics["ms"]["median"]
@@ -134,5 +144,6 @@ def _report(single: dict, batch: dict, scorers: dict, concurrencies) -> dict:
     targets.append(target(f"batch of {BATCH} over HTTP / scikit-learn score_samples in-process (time)",
                           f"<= {BATCH_GOAL:g}x", x, None if x is None else x <= BATCH_GOAL,
                           None if x is None else f"{x:.2f}x"))
-    notes = [f"Both servers run waitress with {THREADS} threads; the naive scorer calls score_samples once per request."]
+    notes = [f"Every server runs waitress with {THREADS} threads; the naive scorer calls score_samples once per "
+             "request; the web stack ceiling is the same Flask route parsing the same JSON, with a constant score."]
     return {"rows": rows, "targets": targets, "notes": notes}

@@ -14,8 +14,9 @@ from waitress import serve
 from module.models import embedded
 
 
-def create_app():
-    model = embedded.train()
+def create_app(model_free: bool = False):
+    """`model_free`: same route and JSON work, a constant score: the web stack's own ceiling."""
+    model = None if model_free else embedded.train()
     app = Flask("naive")
 
     @app.post("/score")
@@ -23,6 +24,8 @@ def create_app():
         msg = request.get_json(force=True)
         row = [[msg["machine"]["temperature"], msg["machine"]["pressure"],
                 msg["ambient"]["temperature"], msg["ambient"]["humidity"]]]
+        if model is None:
+            return jsonify({"score": -0.5, "anomaly": False})
         value = float(model.score_samples(row)[0])
         return jsonify({"score": value, "anomaly": bool(value < model.offset_)})
 
@@ -38,8 +41,9 @@ def main() -> None:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8090)
     p.add_argument("--threads", type=int, default=16)
+    p.add_argument("--model-free", action="store_true", help="no model: measures Flask + waitress alone")
     args = p.parse_args()
-    serve(create_app(), host=args.host, port=args.port, threads=args.threads, ident="naive")
+    serve(create_app(args.model_free), host=args.host, port=args.port, threads=args.threads, ident="naive")
 
 
 if __name__ == "__main__":

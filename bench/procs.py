@@ -94,6 +94,8 @@ def agent(host: str, port: int, workdir: Path, env: dict | None = None, extra: l
     return Server(argv, host, port, workdir / "agent.log", env)
 
 
-def naive_flask(host: str, port: int, workdir: Path, threads: int) -> Server:
+def naive_flask(host: str, port: int, workdir: Path, threads: int, model_free: bool = False) -> Server:
     argv = [sys.executable, "-m", "bench.naive_flask", "--host", host, "--port", str(port), "--threads", str(threads)]
-    return Server(argv, host, port, workdir / "naive_flask.log")
+    if model_free:
+        argv.append("--model-free")
+    return Server(argv, host, port, workdir / ("web_ceiling.log" if model_free else "naive_flask.log"))
