@@ -3,6 +3,7 @@ live sections of the desired state (twin or --desired file). Validated at start;
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 from pathlib import Path
@@ -13,6 +14,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .errors import SettingsError
+
+log = logging.getLogger(__name__)
 
 ENV_PREFIX = "AGENT_"
 
@@ -239,7 +242,11 @@ def from_environment(environ: Mapping[str, str]) -> dict[str, dict[str, Any]]:
         if not name.startswith(ENV_PREFIX):
             continue
         section, _, key = name[len(ENV_PREFIX):].lower().partition("_")
-        if section not in sections or not key:
+        if section not in sections:
+            # Build systems set AGENT_NAME, AGENT_OS, ... (Azure Pipelines): not ours, so not fatal.
+            log.warning("ignoring %s: it names no section of the agent's settings", name)
+            continue
+        if not key:
             raise SettingsError(f"{name}={text!r}: unknown setting (expected {ENV_PREFIX}<SECTION>_<KEY>)")
         out.setdefault(section, {})[key] = _env_value(section, key, text)
     return out
