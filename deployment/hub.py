@@ -111,7 +111,7 @@ class Hub:
             from azure.iot.hub import IoTHubConfigurationManager, IoTHubRegistryManager
         except ImportError as exc:  # an operator-side dependency, not in the runtime image
             raise UsageError(f"the hub commands need the IoT Hub service SDK ({exc}): "
-                             "pip install azure-iot-hub==2.7.0 six==1.17.0") from None
+                             "pip install -r requirements/operator.txt (or: pip install '.[operator]')") from None
 
         self.connection = connection
         self.registry = IoTHubRegistryManager.from_connection_string(connection.text)
