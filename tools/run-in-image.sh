@@ -29,7 +29,7 @@ if ! "${BUILDAH[@]}" inspect --type image "$image" >/dev/null 2>&1; then
 fi
 [ "$arch" = arm32v7 ] && enable_qemu_arm
 
-ctr=$("${BUILDAH[@]}" from --pull-never --quiet "$image")
+ctr=$("${BUILDAH[@]}" from --pull-never --quiet --platform "$(platform_of "$arch")" "$image")
 cleanup() { "${BUILDAH[@]}" rm "$ctr" >/dev/null 2>&1 || true; }
 trap cleanup EXIT
 if [ $# -eq 0 ]; then
