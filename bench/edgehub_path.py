@@ -145,17 +145,18 @@ def run(ctx: Context) -> dict:
                     r = s.measure(count, rate)
                     r["msgs_per_s"] = None if not r["span"] else (count - r["unscored"]) / r["span"]
                     results.setdefault((rate, name), []).append(r)
+        memory = {name: s.proc.memory() for name, s in subjects.items()}
     finally:
         for s in subjects.values():
             s.stop()
-    return _report(results, list(subjects), rates, burst, seconds)
+    return _report(results, list(subjects), rates, burst, seconds, memory)
 
 
 def _case(rate, burst, seconds) -> str:
     return f"burst of {burst}, as fast as possible" if rate is None else f"open loop {rate} msg/s for {seconds:g} s"
 
 
-def _report(results: dict, names: list[str], rates, burst, seconds) -> dict:
+def _report(results: dict, names: list[str], rates, burst, seconds, memory: dict) -> dict:
     rows = []
     for rate in (*rates, None):
         for name in names:
@@ -163,6 +164,8 @@ def _report(results: dict, names: list[str], rates, burst, seconds) -> dict:
             metrics = metric_rows(trials, ("msgs_per_s", "p50_ms", "p99_ms"))
             metrics["unscored"] = sum(t["unscored"] for t in trials)
             rows.append(row(_case(rate, burst, seconds), name, metrics))
+    for name in names:
+        rows.append(row("process memory after every run above", name, memory[name]))
     targets = []
     if "agent" in names:
         med = lambda rate, name, key: summary(t[key] for t in results[(rate, name)])["median"]  # noqa: E731
