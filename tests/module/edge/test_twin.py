@@ -93,14 +93,20 @@ def test_desired_model_inline_switches_the_model(hub, agent, tmp_path):
 
 def test_broker_restart_while_desired_changes_agent_catches_up(hub, broker, agent, tmp_path):
     section = small_model_section(tmp_path, "edge-8", seed=2)
+    # The first twin read is done (its reported snapshot arrived): every subscription is in the broker's
+    # session store. The SDK never re-subscribes, so a SUBSCRIBE lost to the restart would stay lost.
+    hub.wait_reported(status_of("upstream"))
     broker.stop()
     # Changed while the module cannot hear it: only the twin GET after the reconnect carries it.
     version = hub.set_desired({"model": section, "scoring": {"threshold": 1.0}}, publish=False)
     broker.start()
     hub.wait_connected()
-    reported = hub.wait_reported(lambda r: r.get("model", {}).get("version") == "edge-8"
-                                 and r["model"].get("status") == "active"
-                                 and r.get("scoring", {}).get("desired_version") == version, timeout=90)
+    try:
+        reported = hub.wait_reported(lambda r: r.get("model", {}).get("version") == "edge-8"
+                                     and r["model"].get("status") == "active"
+                                     and r.get("scoring", {}).get("desired_version") == version, timeout=90)
+    except TimeoutError as exc:
+        raise AssertionError("\n".join([str(exc), *agent.lines[-40:]])) from None
     assert reported["scoring"]["threshold"] == 1.0
     hub.send_input(NORMAL, correlation_id="after-restart")
     [out] = hub.wait_outputs("anomalies", 1, timeout=60)
