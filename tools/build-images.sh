@@ -59,7 +59,7 @@ build_base() {
 inputs_hash() {
   local arch=$1
   {
-    sha256sum "Dockerfile.$arch" .dockerignore requirements/runtime.txt
+    sha256sum "Dockerfile.$arch" .dockerignore requirements/runtime.txt tools/build-images.sh
     find module -type f ! -name '*.pyc' ! -path '*/__pycache__/*' -print0 | sort -z | xargs -0 sha256sum
     "${BUILDAH[@]}" inspect --type image --format '{{.FromImageID}}' "$(base_ref "$arch")"
   } | sha256sum | cut -d' ' -f1
@@ -84,7 +84,7 @@ build_image() {
     printf '[global]\ncert = /etc/pip-host-ca.crt\n' >"$cache/pip.conf"
     mounts=(-v /etc/ssl/certs/ca-certificates.crt:/etc/pip-host-ca.crt:ro -v "$cache/pip.conf:/etc/pip.conf:ro")
   fi
-  "${BUILDAH[@]}" bud --isolation chroot --format docker --quiet "${mounts[@]}" \
+  "${BUILDAH[@]}" bud --isolation chroot --format docker --timestamp 0 --quiet "${mounts[@]}" \
     --platform "$(platform_of "$arch")" --build-arg BASE_IMAGE="$(base_ref "$arch")" \
     --label inputs.sha256="$want" -f "Dockerfile.$arch" -t "$tag" . >/dev/null
   echo "build-images: built $tag in $(( $(date +%s) - started )) s"

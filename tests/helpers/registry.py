@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 import time
 import warnings
@@ -121,10 +120,6 @@ def served_get_bytes(logged: list[Logged]) -> int:
 
 def skopeo(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
     return subprocess.run(["skopeo", *args], check=True, capture_output=True, text=True, timeout=timeout)
-
-
-def have_tools(*names: str) -> bool:
-    return all(shutil.which(n) or Path(n).exists() for n in names)
 
 
 def push_stand_in_base(address: str, repository: str = "runtime", tag: str = "1", username: str | None = None,
