@@ -14,9 +14,9 @@ from ..layers import LayerError, oci_layout
 from ..layers.bundle import read_model
 from ..layers.image import model_image
 from ..layers.push import push
-from ..layers.reference import parse
+from ..layers.reference import Reference, parse
 from ..layers.registry import RegistryClient
-from ..layers.source import RegistryBase, parse_layout
+from ..layers.source import LayoutBase, RegistryBase, parse_layout
 from ..layers.tar import MODEL_DIR, model_layer
 
 EXIT_FAILED = 1
@@ -57,15 +57,7 @@ def build_and_deliver(args: argparse.Namespace) -> dict:
     target = parse(args.tag, tag_required=True)
     layer = model_layer(files.manifest, files.model_name, files.model)
     client = RegistryClient(target.registry, insecure=args.insecure, username=args.username, password=args.password)
-    if args.base.startswith("oci:"):
-        base = parse_layout(args.base)
-    else:
-        base_ref = parse(args.base)
-        same = base_ref.registry == target.registry
-        base_client = client if same else RegistryClient(base_ref.registry, insecure=args.insecure)
-        base = RegistryBase(base_client, base_ref)
-        if same and base_ref.repository != target.repository:
-            client.auth.extra_scopes = [f"repository:{base_ref.repository}:pull"]  # token must cover the mount
+    base = base_source(args, target, client)
     created_by = f"COPY manifest.json {files.model_name} /{MODEL_DIR}/ # model {files.version}"
     image = model_image(base.image(), layer, created_by)
     new_blobs = {layer.digest: layer.blob, image.parsed["config"]["digest"]: image.config}
@@ -83,3 +75,14 @@ def build_and_deliver(args: argparse.Namespace) -> dict:
                   mounted_blobs=len(report.mounted), present_blobs=len(report.present))
     return result
 
+
+def base_source(args: argparse.Namespace, target: Reference, client: RegistryClient) -> RegistryBase | LayoutBase:
+    """The base image's source; on the target's registry it shares the client (and so its credentials)."""
+    if args.base.startswith("oci:"):
+        return parse_layout(args.base)
+    ref = parse(args.base)
+    if ref.registry != target.registry:
+        return RegistryBase(RegistryClient(ref.registry, insecure=args.insecure), ref)
+    if ref.repository != target.repository:
+        client.auth.extra_scopes = [f"repository:{ref.repository}:pull"]  # a Bearer token must cover the mount
+    return RegistryBase(client, ref)
