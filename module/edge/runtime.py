@@ -55,6 +55,7 @@ class EdgeRuntime:
         Gauge("agent_outputs_buffered", "Outputs waiting for edgeHub", registry=agent.metrics.registry).set_function(
             lambda: len(self.outbox)
         )
+        self._twin_reader = threading.Lock()
         self._connector = threading.Thread(target=self._connect_loop, name="edge-connect", daemon=True)
 
     # -- start -------------------------------------------------------------------------------------
@@ -128,11 +129,21 @@ class EdgeRuntime:
             return
 
     def _on_connection_state(self) -> None:
-        # After a reconnect the SDK itself re-reads the twin and hands the whole desired document
-        # to the patch handler, so there is nothing to re-apply here; only say what happened.
         connected = self.client.connected
         log.info("edgeHub connection changed",
                  extra={"connected": connected, "tcp_nodelay": sdk.nodelay_enabled(self.client) if connected else None})
+        if connected and self.connected.is_set():
+            # The SDK re-reads the twin itself after a reconnect, but its GET has no timeout: one lost
+            # in the reconnect would leave desired changes made while we were away unapplied forever.
+            threading.Thread(target=self._reread_twin, name="edge-twin-reread", daemon=True).start()
+
+    def _reread_twin(self) -> None:
+        if not self._twin_reader.acquire(blocking=False):
+            return  # one reader at a time; the running one retries until it has the twin
+        try:
+            self._read_twin()
+        finally:
+            self._twin_reader.release()
 
     # -- the SDK's calls ---------------------------------------------------------------------------
 

@@ -132,7 +132,9 @@ class EdgeHubStandin:
     # -- lifecycle ---------------------------------------------------------------------------------
 
     def _make_client(self) -> mqtt.Client:
-        client = mqtt.Client(client_id=f"edgehub-standin-{uuid.uuid4().hex[:8]}", clean_session=True)
+        # A persistent session, like edgeHub's own store: what the module publishes while the stand-in is
+        # still reconnecting after a broker restart (its twin GET, say) is kept for it, not dropped.
+        client = mqtt.Client(client_id=f"edgehub-standin-{uuid.uuid4().hex[:8]}", clean_session=False)
         client.tls_set(ca_certs=str(self.broker.ca_file))
         client.max_inflight_messages_set(0)  # no limit: bursts of inputs must not queue behind 20 PUBACKs
         client.max_queued_messages_set(0)
@@ -167,7 +169,7 @@ class EdgeHubStandin:
     def _on_connect(self, client, userdata, flags, rc) -> None:
         if rc != 0:
             return
-        # Subscribed on every connect: the stand-in's own session is clean. `#` skips `$` topics.
+        # Subscribed on every connect (a new broker store would not have them). `#` skips `$` topics.
         client.subscribe([("$iothub/#", 1), ("devices/#", 1)])
         self._connected.set()
 

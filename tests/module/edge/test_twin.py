@@ -129,3 +129,18 @@ def test_rollback_and_reload_methods_after_two_updates(hub, agent, tmp_path):
     assert hub.invoke_method("status", {})[1]["model"]["version"] == "r-1"
     status, body = hub.invoke_method("reload", {})
     assert status == 200 and body["status"] == "active"
+
+
+def test_a_twin_get_lost_in_a_reconnect_is_asked_again(hub, broker, start_agent):
+    agent = start_agent(env={"AGENT_EDGE_TWIN_TIMEOUT_S": "2"})
+    hub.wait_reported(status_of("upstream"))
+    hub.answer_twin_gets = False  # the SDK's own GET after the reconnect goes unanswered (it waits forever)
+    broker.stop()
+    version = hub.set_desired({"upstream": {"mode": "all"}}, publish=False)
+    seen = hub.twin_gets
+    broker.start()
+    hub.wait_connected()
+    hub.wait_for(lambda: hub.twin_gets >= seen + 2, timeout=60)  # the SDK's GET and ours, both unanswered
+    hub.answer_twin_gets = True
+    hub.wait_reported(status_of("upstream", version), timeout=60)
+    assert any(e.get("msg") == "twin not read; retrying" for e in agent.logs())
