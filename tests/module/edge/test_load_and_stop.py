@@ -28,7 +28,7 @@ def test_thousand_messages_in_flight_none_lost_none_duplicated(hub, agent):
 
 
 def test_sigterm_under_load_scores_every_delivered_input_and_exits_in_time(hub, agent):
-    ids = burst(hub, 400, "term")
+    ids = burst(hub, 200, "term")  # the burst the SDK facts measured: 161 of 200 lost without a drain
     hub.wait_outputs("scores", 1)  # the burst is arriving
     agent.terminate()
     started = time.monotonic()
