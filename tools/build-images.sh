@@ -84,7 +84,9 @@ build_image() {
     printf '[global]\ncert = /etc/pip-host-ca.crt\n' >"$cache/pip.conf"
     mounts=(-v /etc/ssl/certs/ca-certificates.crt:/etc/pip-host-ca.crt:ro -v "$cache/pip.conf:/etc/pip.conf:ro")
   fi
-  "${BUILDAH[@]}" bud --isolation chroot --format docker --timestamp 0 --quiet "${mounts[@]}" \
+  # No --timestamp 0: it sets every file's mtime to 0, which invalidates the .pyc files Debian and the
+  # Dockerfile compiled (their headers hold the real mtimes), so every start would recompile in memory.
+  "${BUILDAH[@]}" bud --isolation chroot --format docker --quiet "${mounts[@]}" \
     --platform "$(platform_of "$arch")" --build-arg BASE_IMAGE="$(base_ref "$arch")" \
     --label inputs.sha256="$want" -f "Dockerfile.$arch" -t "$tag" . >/dev/null
   echo "build-images: built $tag in $(( $(date +%s) - started )) s"
