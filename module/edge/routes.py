@@ -77,8 +77,11 @@ class Router:
         if "error" in result:
             self._send(ERRORS, self._error_body(result, meta), meta)
             return
-        anomaly = bool(result["anomaly"])
-        extra = {"anomaly": "true" if anomaly else "false", "modelVersion": str(result["model_version"])}
+        # An entry script's run() may return any object: only a true "anomaly" goes to `anomalies`.
+        anomaly = result.get("anomaly") is True
+        extra = {"modelVersion": str(result.get("model_version", ""))}
+        if isinstance(result.get("anomaly"), bool):
+            extra["anomaly"] = "true" if anomaly else "false"
         self._send(SCORES, result, meta, extra)
         if anomaly:
             self._send(ANOMALIES, {**result, "message": body}, meta, extra, droppable_key="message")

@@ -56,3 +56,30 @@ def test_run_raising_goes_to_errors_and_the_module_carries_on(edge):
     hub.send_input(WARM, correlation_id="good-after-bad")
     assert hub.wait_correlated("scores", "good-after-bad")[0].json()["model_version"] == "embedded-default-1"
     assert agent.process.poll() is None
+
+
+PLAIN_SCRIPT = """
+import json
+
+def init():
+    pass
+
+def run(input_str):
+    message = json.loads(input_str)
+    return [json.dumps({"reading": message["machine"]["temperature"]})]
+"""
+
+
+def test_a_script_result_without_anomaly_goes_to_scores_only(tmp_path):
+    script = tmp_path / "plain_score.py"
+    script.write_text(PLAIN_SCRIPT)
+    with Mosquitto(tmp_path / "broker") as broker, EdgeHubStandin(broker, desired={}) as hub:
+        with AgentProcess(hub, tmp_path / "data", env={"AGENT_AGENT_ENTRY_SCRIPT": str(script)}) as agent:
+            agent.wait_connected()
+            hub.send_input(COLD, correlation_id="plain-1")
+            hub.send_input(WARM, correlation_id="plain-2")
+            [score] = hub.wait_correlated("scores", "plain-1")
+            hub.wait_correlated("scores", "plain-2")
+            assert score.json() == {"reading": 21.32, "model_version": "embedded-default-1"}
+            assert "anomaly" not in score.properties
+            assert hub.correlated("anomalies", "plain-1") == [] and hub.correlated("errors", "plain-1") == []
