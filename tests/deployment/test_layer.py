@@ -114,3 +114,16 @@ def test_the_layer_tar_is_deterministic_and_owned_by_root_with_mtime_zero():
     assert [m.name for m in members] == ["app", "app/model", "app/model/manifest.json", "app/model/model.pkl"]
     assert {(m.mtime, m.uid, m.gid, m.uname, m.gname) for m in members} == {(0, 0, 0, "", "")}
     assert layer.blob[4:8] == b"\0\0\0\0"  # gzip header MTIME field
+
+
+def test_offline_from_a_base_in_an_oci_layout_gives_the_registrys_digest(registry, small_bundle, tmp_path):
+    layout = tmp_path / "offline"
+    skopeo("copy", "--src-tls-verify=false", f"docker://{registry.base}", f"oci:{layout}:runtime")
+    tag = f"{registry.address}/edgemodelagent-model:1.0.0"
+    out = layer_cmd(small_bundle, f"oci:{layout}:runtime", tag, "--oci-layout", str(layout))
+    assert out.returncode == 0, out.stderr
+    offline = json.loads(out.stdout)
+    assert offline["digest"] == pushed(small_bundle, registry.base, tag)["digest"]
+    assert offline["written_bytes"] == offline["layer_bytes"] + offline["config_bytes"]  # base blobs already there
+    inspected = json.loads(skopeo("inspect", f"oci:{layout}:1.0.0").stdout)
+    assert inspected["Layers"][-1] == offline["layer"]
