@@ -20,8 +20,14 @@ def test_outputs_buffered_in_order_and_overflow_counted(hub, broker, start_agent
     hub.wait_connected()
     hub.wait_outputs("upstream", before + 5, timeout=90)
 
-    seqs = [o.json()["seq"] for o in hub.outputs("upstream")]
-    assert seqs == sorted(set(seqs)), "delivered out of order or twice"
+    # MQTT QoS 1 is at least once: a publish cut by the broker's stop may arrive again after the
+    # reconnect, but only as the same message (same message id), so a consumer can drop the copy.
+    delivered = hub.outputs("upstream")
+    by_id: dict[str, int] = {}
+    for output in delivered:
+        assert by_id.setdefault(output.message_id, output.json()["seq"]) == output.json()["seq"]
+    seqs = [seq for _, seq in dict.fromkeys((o.message_id, o.json()["seq"]) for o in delivered)]
+    assert seqs == sorted(set(seqs)), "delivered out of order, or the same summary under two message ids"
     dropped = agent.metric("agent_outputs_dropped_total")
     assert dropped > 0
     top = max(seqs)
