@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify
 
 from ..errors import AgentError, UpdateError
-from .app import status_for
+from ..statuses import status_for
 
 
 def blueprint(agent) -> Blueprint:

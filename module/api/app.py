@@ -10,32 +10,14 @@ from typing import Any, Callable
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from ..errors import AgentError, BadInput, NoModel, ScoringFailed, SettingsError, ShuttingDown, UpdateError
+from ..errors import AgentError
 from ..metrics import CONTENT_TYPE, Metrics
 from ..runtime import fingerprint
 from ..scoring.service import ScoringService
 from ..scoring.slot import ModelSlot
+from ..statuses import status_for, status_for_result
 
 log = logging.getLogger(__name__)
-
-#: One table from the agent's errors to HTTP statuses (first match wins).
-HTTP_STATUS: tuple[tuple[type[Exception], int], ...] = (
-    (BadInput, 400),
-    (SettingsError, 400),
-    (UpdateError, 409),
-    (NoModel, 503),
-    (ShuttingDown, 503),
-    (ScoringFailed, 500),
-    (AgentError, 500),
-)
-
-
-def status_for(error: Exception) -> int:
-    for kind, status in HTTP_STATUS:
-        if isinstance(error, kind):
-            return status
-    return 500
-
 
 @dataclass
 class Core:
@@ -68,7 +50,7 @@ def create_app(core: Core, max_body_bytes: int) -> Flask:
         if was_list:
             return jsonify(results), _list_status(results)
         result = results[0]
-        return jsonify(result), (_result_status(result) if "error" in result else 200)
+        return jsonify(result), (status_for_result(result) if "error" in result else 200)
 
     @app.get("/model")
     def model():
@@ -110,22 +92,9 @@ def create_app(core: Core, max_body_bytes: int) -> Flask:
     return app
 
 
-def _error_classes(root: type) -> list[type]:
-    return [root] + [c for sub in root.__subclasses__() for c in _error_classes(sub)]
-
-
-def _result_status(result: dict) -> int:
-    """A result carries its error's class name; HTTP_STATUS stays the one table that maps it."""
-    name = result.get("error_type", "")
-    for kind, status in HTTP_STATUS:
-        if any(c.__name__ == name for c in _error_classes(kind)):
-            return status
-    return 500
-
-
 def _list_status(results: list[dict]) -> int:
     """A list gets 200 with a result per message, unless the agent (not the input) failed every message."""
-    statuses = [_result_status(r) for r in results if "error" in r]
+    statuses = [status_for_result(r) for r in results if "error" in r]
     if len(statuses) == len(results) and all(s >= 500 for s in statuses):
         return max(statuses)
     return 200

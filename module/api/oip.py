@@ -14,7 +14,8 @@ from flask import Blueprint, Response, jsonify, request
 from .. import __version__
 from ..errors import AgentError, BadInput, NoModel, ScoringFailed
 from ..scoring.slot import LoadedModel
-from .app import HTTP_STATUS
+from ..statuses import STATUS
+from ..statuses import status_for as _status_for
 from .oip_tensors import BINARY_HEADER, INPUT_DATATYPES, encode_response, parse_request
 
 SERVER_NAME = "edge-model-agent"
@@ -33,11 +34,11 @@ class UnknownEncoding(BadInput):
 
 
 #: This edge's table from errors to HTTP statuses; the protocol's error body is {"error": message}.
-OIP_STATUS: tuple[tuple[type[Exception], int], ...] = ((UnknownModel, 404),) + HTTP_STATUS
+OIP_STATUS: tuple[tuple[type[Exception], int], ...] = ((UnknownModel, 404),) + STATUS
 
 
 def status_for(error: Exception) -> int:
-    return next((status for kind, status in OIP_STATUS if isinstance(error, kind)), 500)
+    return _status_for(error, OIP_STATUS)
 
 
 def blueprint(agent) -> Blueprint:

@@ -6,34 +6,16 @@ import json
 import logging
 from typing import Any, Callable
 
-from ..errors import AgentError, BadInput, NoModel, ScoringFailed, SettingsError, ShuttingDown, UpdateError
+from ..errors import AgentError, BadInput, UpdateError
 from ..runtime import fingerprint
+from ..statuses import status_for, status_for_result
 
 log = logging.getLogger(__name__)
 
-#: One table from the agent's errors to direct-method statuses (first match wins).
-METHOD_STATUS: tuple[tuple[type[Exception], int], ...] = (
-    (BadInput, 400),
-    (SettingsError, 400),
-    (UpdateError, 409),
-    (NoModel, 503),
-    (ShuttingDown, 503),
-    (ScoringFailed, 500),
-    (AgentError, 500),
-)
-#: A result's error_type -> status, for a single scored message that failed.
-RESULT_STATUS = {"NoModel": 503, "ShuttingDown": 503, "ScoringFailed": 500}
 NOT_IMPLEMENTED = 501
 NOT_FOUND = 404
 #: IoT Hub caps direct-method payloads at 128 KB each way.
 MAX_PAYLOAD_BYTES = 128 * 1024
-
-
-def status_for(error: Exception) -> int:
-    for kind, status in METHOD_STATUS:
-        if isinstance(error, kind):
-            return status
-    return 500
 
 
 class MethodHandler:
@@ -60,7 +42,7 @@ class MethodHandler:
             log.exception("direct method failed", extra={"method": name})
             return 500, {"error": f"{name} failed: {exc!r}"}
         if len(json.dumps(body)) > MAX_PAYLOAD_BYTES:
-            return 413, {"error": f"the answer is over the 128 KB direct-method limit; send fewer messages"}
+            return 413, {"error": "the answer is over the 128 KB direct-method limit; send fewer messages"}
         return status, body
 
     def score(self, payload: Any) -> tuple[int, Any]:
@@ -68,7 +50,7 @@ class MethodHandler:
         if isinstance(payload, dict):
             [result] = self.agent.service.score_messages([payload], "method")
             if "error" in result:
-                return RESULT_STATUS.get(result["error_type"], 400), result
+                return status_for_result(result), result
             return 200, result
         if isinstance(payload, list) and payload:
             return 200, self.agent.service.score_messages(payload, "method")

@@ -9,7 +9,7 @@ import pytest
 
 from module.updates import safe_load
 
-from .conftest import desired_of, model_state, nab_rows, settle
+from .conftest import desired_of, nab_rows, settle
 
 
 def test_inline_update_swaps_and_scores_equal_the_new_models_own(start_agent, bundle):
