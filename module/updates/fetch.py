@@ -17,16 +17,20 @@ import shutil
 import threading
 import time
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 from urllib.parse import urlsplit
 
-import requests
-import urllib3
 import zstandard
 
 from ..errors import UpdateError
 from ..settings import UpdatesSection
 from .section import ModelSection
+
+if TYPE_CHECKING:
+    import requests
+
+# requests is imported when a URL download starts, not at start: about 5 MB of RSS that a device fed
+# inline or by tiny layers never needs (on IoT Edge the SDK imports it anyway).
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +114,8 @@ def is_compressed(url: str, head: bytes) -> bool:
 
 def session_for(settings: UpdatesSection, bundle_dir: Path) -> requests.Session:
     """A session that trusts the system's CAs plus updates.extra_ca (a private CA for an on-site mirror)."""
+    import requests
+
     session = requests.Session()
     if settings.extra_ca:
         base = os.environ.get("REQUESTS_CA_BUNDLE") or requests.certs.where()
@@ -133,6 +139,9 @@ class UrlFetcher:
 
     def run(self) -> Path:
         """The complete partial file (as served); raises FetchFailed after the retries, Cancelled when superseded."""
+        import requests
+        import urllib3
+
         failures = 0
         while True:
             self._check_cancel()
