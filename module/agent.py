@@ -87,8 +87,10 @@ class Agent:
     def on_settings(self, callback: Callable[[Settings], None]) -> None:
         self._settings_listeners.append(callback)
 
-    def handle_desired(self, doc: dict) -> None:
-        """Called with the whole desired document or a patch, from the twin or the desired file.
+    def handle_desired(self, doc: dict, whole: bool = False) -> None:
+        """Called with a desired patch (merged over what came before, as the twin merges it) or, with
+        whole=True, a whole desired document that replaces it (get_twin() on every (re)connect, each
+        version of the --desired file), so a key deleted while the device was offline is gone here too.
 
         Idempotent: the SDK hands over the whole document again after every reconnect.
         """
@@ -96,16 +98,18 @@ class Agent:
         with self._desired_lock:
             for name in LIVE_SECTIONS:
                 if name in doc:
-                    self._apply_section(name, doc[name], version)
-        if "model" in doc:
+                    self._apply_section(name, doc[name], version, whole)
+                elif whole and getattr(self.settings, name) != getattr(self.base_settings, name):
+                    self._apply_section(name, None, version, whole)  # deleted: back to the base settings
+        if "model" in doc or whole:
             if self.updater is not None:
-                self.updater.desired(doc["model"], version)
-            else:
+                self.updater.desired(doc.get("model"), version, whole=whole)
+            elif "model" in doc:
                 self.reported.patch({"model": {"status": "failed", "error": "model updates are not available"}})
 
-    def _apply_section(self, name: str, values: Any, version: Any) -> None:
+    def _apply_section(self, name: str, values: Any, version: Any, whole: bool = False) -> None:
         try:
-            new = self.settings.with_sections({name: values}, base=self.base_settings)
+            new = self.settings.with_sections({name: values}, base=self.base_settings, replace=whole)
             if name == "scoring":
                 self.service.apply(new.scoring)
         except (SettingsError, AgentError) as exc:

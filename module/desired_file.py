@@ -86,7 +86,7 @@ class DesiredFile:
         doc = {**doc, "$version": doc.get("$version", self._version)}
         log.info("desired file changed", extra={"path": str(self.path), "desired_version": doc["$version"]})
         try:
-            self._on_desired(doc)
+            self._on_desired(doc, whole=True)
         except Exception as exc:  # the watcher must keep watching: the next edit may fix it
             log.exception("desired document failed", extra={"path": str(self.path)})
             self._on_error(f"{self.path}: {type(exc).__name__}: {exc}")

@@ -174,20 +174,25 @@ class Settings(Section):
     edge: EdgeSection = EdgeSection()
 
     def with_sections(
-        self, sections: Mapping[str, Mapping[str, Any] | None], base: "Settings | None" = None
+        self,
+        sections: Mapping[str, Mapping[str, Any] | None],
+        base: "Settings | None" = None,
+        replace: bool = False,
     ) -> "Settings":
         """A new Settings with desired sections merged over this one's (live twin or --desired sections).
 
         A key set to null (how a twin deletes it), or a whole section set to null, goes back to its value
         in `base`: the settings from file, environment and command line (the defaults when not given).
+        With replace=True a given section is laid over `base`'s instead of this one's (a whole document).
         """
         base_dump = (base or Settings()).model_dump()
         merged = self.model_dump()
         for name, values in sections.items():
             if name not in merged:
                 raise SettingsError(f"unknown section {name!r}")
-            if values is None:
+            if values is None or replace:
                 merged[name] = dict(base_dump[name])
+            if values is None:
                 continue
             if not isinstance(values, Mapping):
                 raise SettingsError(f"{name}: expected an object, got {type(values).__name__} ({values!r})")

@@ -125,7 +125,7 @@ class EdgeRuntime:
                     return
                 delay = min(delay * 2, CONNECT_RETRY_MAX_S)
                 continue
-            self.desired(twin.get("desired") or {})
+            self.desired(twin.get("desired") or {}, whole=True)
             return
 
     def _on_connection_state(self) -> None:

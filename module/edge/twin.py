@@ -34,18 +34,19 @@ def combine(older: dict, newer: dict) -> dict:
 class DesiredApplier:
     """on_twin_desired_properties_patch_received, and the desired half of get_twin()."""
 
-    def __init__(self, handle_desired: Callable[[dict], None]):
+    def __init__(self, handle_desired: Callable[..., None]):
         self._handle = handle_desired
         self._lock = threading.Lock()
         self.applied_version: int | None = None
 
-    def __call__(self, doc: dict) -> None:
+    def __call__(self, doc: dict, whole: bool = False) -> None:
+        """whole=True for get_twin()'s document: it replaces the state, so keys deleted meanwhile go."""
         try:
-            self.apply(doc)
+            self.apply(doc, whole)
         except Exception:  # the SDK would swallow it; the reported properties say what went wrong
             log.exception("desired state handling failed")
 
-    def apply(self, doc: dict) -> None:
+    def apply(self, doc: dict, whole: bool = False) -> None:
         if not isinstance(doc, dict):
             log.warning("desired document is not an object", extra={"type": type(doc).__name__})
             return
@@ -55,7 +56,7 @@ class DesiredApplier:
                 log.info("stale desired document ignored",
                          extra={"desired_version": version, "applied_version": self.applied_version})
                 return
-            self._handle(doc)
+            self._handle(doc, whole=whole)
             if isinstance(version, int):
                 self.applied_version = version
 

@@ -73,8 +73,8 @@ class UpdateManager:
                     self._report(status="failed", error=short(f"{exc.stage}: {exc}"))
         return False
 
-    def desired(self, section: Any, version: Any) -> None:
-        self.reconciler.desired(section, version)
+    def desired(self, section: Any, version: Any, whole: bool = False) -> None:
+        self.reconciler.desired(section, version, whole)
 
     def rollback(self) -> dict:
         """Back to the previous version in the store, without a download (POST /admin/rollback)."""

@@ -43,8 +43,12 @@ class Reconciler:
         self._thread = threading.Thread(target=self._run, name="model-updates", daemon=True)
         self._thread.start()
 
-    def desired(self, patch: Any, version: Any) -> None:
-        """Called from the twin's and the desired file's threads; never blocks on an update in progress."""
+    def desired(self, patch: Any, version: Any, whole: bool = False) -> None:
+        """Called from the twin's and the desired file's threads; never blocks on an update in progress.
+
+        A patch merges over the section so far; with whole=True (a whole desired document) it replaces
+        it, so chunk or canary keys that the hub deleted while the device was away do not linger here.
+        """
         with self._cond:
             if isinstance(version, int) and self._applied_version is not None and version <= self._applied_version:
                 log.debug("desired $version already applied", extra={"model_version": None, "desired_version": version})
@@ -57,7 +61,7 @@ class Reconciler:
             if not isinstance(patch, dict):
                 self._on_invalid(UpdateError(f"model: expected an object, got {type(patch).__name__}", "validate"), version)
                 return
-            merged = copy.deepcopy(self._merged)
+            merged = {} if whole else copy.deepcopy(self._merged)
             merge(merged, patch)
             self._merged = merged
             try:

@@ -110,7 +110,8 @@ class Recorder:
     def __init__(self, fail=False):
         self.docs, self.errors, self.fail = [], [], fail
 
-    def desired(self, doc):
+    def desired(self, doc, whole):
+        assert whole, "each version of the file is a whole document"
         self.docs.append(doc)
         if self.fail:
             raise RuntimeError("handler bug")

@@ -14,15 +14,15 @@ def test_combine_keeps_nulls_and_merges_nested():
 
 def test_stale_desired_documents_are_ignored():
     seen = []
-    apply = DesiredApplier(seen.append)
+    apply = DesiredApplier(lambda doc, whole: seen.append((doc["$version"], whole)))
     apply({"$version": 5, "upstream": {"mode": "all"}})
     apply({"$version": 4, "upstream": {"mode": "anomalies"}})  # late, from another handler thread
-    apply({"$version": 5, "upstream": {"mode": "all"}})  # the whole document again after a reconnect
-    assert [d["$version"] for d in seen] == [5, 5]
+    apply({"$version": 5, "upstream": {"mode": "all"}}, whole=True)  # get_twin() after a reconnect
+    assert seen == [(5, False), (5, True)]  # the twin read replaces: whole reaches the agent
 
 
 def test_a_failing_agent_never_raises_into_the_sdk():
-    def boom(doc):
+    def boom(doc, whole):
         raise RuntimeError("bad")
 
     DesiredApplier(boom)({"$version": 1})
