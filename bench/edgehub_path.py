@@ -4,7 +4,6 @@ received, for the agent and for the naive module a user would write from the Azu
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from importlib.util import find_spec

@@ -1,14 +1,17 @@
 """Loopback addresses of the benchmark's own: 127.99.<pid>.<n>, apart from the ranges the tests use.
 
 mosquitto listens on the fixed port 8883 (the SDK dials it), so each broker needs an address of its own.
+Free ports come from the tests' helpers, which the benchmark shares.
 """
 
 from __future__ import annotations
 
 import itertools
 import os
-import socket
-import time
+
+from tests.helpers.net import free_port
+
+__all__ = ["free_port", "loopback_address"]
 
 _counter = itertools.count(2)
 
@@ -16,20 +19,3 @@ _counter = itertools.count(2)
 def loopback_address() -> str:
     n = next(_counter)
     return f"127.99.{os.getpid() % 250}.{n % 250 + 2}"
-
-
-def free_port(host: str) -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
-
-
-def wait_listening(host: str, port: int, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection((host, port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.02)
-    raise TimeoutError(f"nothing listening on {host}:{port} after {timeout}s")

@@ -5,7 +5,6 @@ image layer pulled from a real registry, and the seed design's full dependency l
 from __future__ import annotations
 
 import json
-import pickle
 import subprocess
 import sys
 import time

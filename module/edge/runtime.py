@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from typing import Callable
 
 from azure.iot.device import MethodResponse
 from prometheus_client import Gauge
@@ -78,19 +79,32 @@ class EdgeRuntime:
         self.reporter.offer(self.agent.reported.snapshot())
         self.reporter.connected()
 
-    def _connect_and_attach(self) -> bool:
-        """Connect, then set the handlers; False when stopped first."""
+    def _retry(self, attempt: Callable[[], None], failing: str) -> bool:
+        """Run `attempt` until it succeeds (True) or the agent stops (False), backing off exponentially.
+
+        edgeHub may start after us or drop the link at any step; the module keeps serving HTTP meanwhile.
+        """
         delay = CONNECT_RETRY_FIRST_S
-        while self._connect():
+        while not self._stopping.is_set():
             try:
-                self._attach()
+                attempt()
                 return True
-            except Exception as exc:  # the link dropped while subscribing: connect and try again
-                log.warning("handlers not set; retrying", extra={"error": repr(exc)[:300]})
+            except Exception as exc:
+                log.warning(failing, extra={"error": repr(exc)[:300]})
                 if self._stopping.wait(delay):
                     return False
                 delay = min(delay * 2, CONNECT_RETRY_MAX_S)
         return False
+
+    def _connect_and_attach(self) -> bool:
+        """Connect, then set the handlers; False when stopped first. A link that drops while the
+        handlers subscribe is connected again before the next try."""
+        return self._retry(self._connect_then_attach, "cannot connect to edgeHub yet; retrying")
+
+    def _connect_then_attach(self) -> None:
+        if not self.client.connected:
+            self.client.connect()
+        self._attach()
 
     def _attach(self) -> None:
         """Handlers after connect(), never before (see the module docstring); each one subscribes."""
@@ -100,33 +114,15 @@ class EdgeRuntime:
         self.client.on_twin_desired_properties_patch_received = self.desired
         self.client.on_connection_state_change = self._on_connection_state
 
-    def _connect(self) -> bool:
-        """Retry until edgeHub answers (it may start after us); False when stopped first."""
-        delay = CONNECT_RETRY_FIRST_S
-        while not self._stopping.is_set():
-            try:
-                self.client.connect()
-                return True
-            except Exception as exc:  # the module keeps serving HTTP meanwhile
-                log.warning("cannot connect to edgeHub yet; retrying", extra={"error": repr(exc)[:300]})
-                if self._stopping.wait(delay):
-                    return False
-                delay = min(delay * 2, CONNECT_RETRY_MAX_S)
-        return False
-
     def _read_twin(self) -> None:
-        delay = CONNECT_RETRY_FIRST_S
-        while not self._stopping.is_set():
-            try:
-                twin = sdk.call_with_timeout(self.client.get_twin, self.settings.twin_timeout_s)
-            except Exception as exc:
-                log.warning("twin not read; retrying", extra={"error": repr(exc)[:300]})
-                if self._stopping.wait(delay):
-                    return
-                delay = min(delay * 2, CONNECT_RETRY_MAX_S)
-                continue
+        """The whole desired document, which replaces what the agent had (see Agent.handle_desired)."""
+        twin: dict = {}
+
+        def read() -> None:
+            twin.update(sdk.call_with_timeout(self.client.get_twin, self.settings.twin_timeout_s))
+
+        if self._retry(read, "twin not read; retrying"):
             self.desired(twin.get("desired") or {}, whole=True)
-            return
 
     def _on_connection_state(self) -> None:
         connected = self.client.connected
