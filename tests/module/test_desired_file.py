@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 import requests
@@ -11,17 +10,10 @@ import requests
 from module.desired_file import DesiredFile
 from module.settings import DEFAULT_FEATURES
 from tests.helpers.local_agent import in_process
+from tests.helpers.waiting import wait_for
 
 MSG = {"machine": {"temperature": 88.1, "pressure": 9.1}, "ambient": {"temperature": 20.9, "humidity": 25}}
 RENAMED = {"m": {"t": 88.1, "p": 9.1}, "a": {"t": 20.9, "h": 25}}
-
-
-def wait_for(predicate, what, timeout=15.0):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 def score(agent, body):

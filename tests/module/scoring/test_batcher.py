@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import numpy as np
 import pytest
@@ -14,6 +13,7 @@ from module.models import nab
 from module.scoring.batcher import MicroBatcher
 from module.scoring.scorer import EstimatorScorer, default_threshold
 from module.scoring.slot import LoadedModel, ModelSlot
+from tests.helpers.waiting import wait_for
 
 WAIT_S = 10.0  # generous bound for "eventually"; nothing here asserts speed
 
@@ -59,11 +59,7 @@ def loaded(estimator, scorer, version="v1"):
 
 
 def wait_until(predicate, what):
-    deadline = time.monotonic() + WAIT_S
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.002)
+    wait_for(predicate, what, timeout=WAIT_S, interval=0.002)
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import pickle
-import time
 from pathlib import Path
 from typing import Callable
 
@@ -16,6 +15,7 @@ from deployment.bundling import build_bundle
 from module.agent import Agent
 from module.models import nab
 from module.settings import load
+from tests.helpers.waiting import wait_for  # noqa: F401  (the update tests import it from here)
 
 
 def nab_rows() -> np.ndarray:
@@ -25,15 +25,6 @@ def nab_rows() -> np.ndarray:
 
 def train(seed: int, trees: int = 3, samples: int = 16) -> IsolationForest:
     return IsolationForest(n_estimators=trees, max_samples=samples, random_state=seed).fit(nab_rows()[::50])
-
-
-def wait_for(check: Callable[[], bool], timeout: float = 30.0, what: str = "condition") -> None:
-    """Polls until check() holds; the timeout only guards against a hang (never a speed assertion)."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 @pytest.fixture
