@@ -21,25 +21,29 @@ def _text(b) -> str:
     return "".join(chunks[k] for k in sorted(chunks, key=int) if chunks[k] is not None)
 
 
+def _apply(start_agent, b, chunks: dict):
+    """A started agent given bundle `b` with these inline chunks: (agent, the model before, reported state)."""
+    agent = start_agent()
+    before = agent.slot.current
+    agent.handle_desired({"model": desired_of(b, inline={"encoding": "zstd+base64", "chunks": chunks}), "$version": 1})
+    return agent, before, settle(agent)
+
+
 def test_chunks_listed_out_of_order_are_assembled_in_key_order(start_agent, bundle):
     b = bundle("2")
     chunks = _chunks(_text(b))
     assert len(chunks) >= 3
     shuffled = {k: chunks[k] for k in reversed(list(chunks))}
     assert list(shuffled) != sorted(shuffled, key=int)
-    agent = start_agent()
-    agent.handle_desired({"model": desired_of(b, inline={"encoding": "zstd+base64", "chunks": shuffled}), "$version": 1})
-    assert settle(agent)["status"] == "active" and agent.slot.current.version == "2"
+    agent, _, state = _apply(start_agent, b, shuffled)
+    assert state["status"] == "active" and agent.slot.current.version == "2"
 
 
 def test_bad_base64_is_refused(start_agent, bundle):
     b = bundle("2")
     chunks = _chunks(_text(b))
     chunks["1"] = "!!" + chunks["1"][2:]
-    agent = start_agent()
-    before = agent.slot.current
-    agent.handle_desired({"model": desired_of(b, inline={"encoding": "zstd+base64", "chunks": chunks}), "$version": 1})
-    state = settle(agent)
+    agent, before, state = _apply(start_agent, b, chunks)
     assert state["status"] == "failed" and "not valid base64" in state["error"]
     assert agent.slot.current is before
 
@@ -48,10 +52,7 @@ def test_a_missing_chunk_is_refused_before_anything_is_decoded(start_agent, bund
     b = bundle("2")
     chunks = _chunks(_text(b))
     del chunks["1"]
-    agent = start_agent()
-    before = agent.slot.current
-    agent.handle_desired({"model": desired_of(b, inline={"encoding": "zstd+base64", "chunks": chunks}), "$version": 1})
-    state = settle(agent)
+    agent, before, state = _apply(start_agent, b, chunks)
     assert state["status"] == "failed" and "missing [1]" in state["error"]
     assert agent.slot.current is before
 
@@ -60,9 +61,7 @@ def test_truncated_chunks_fail_verification(start_agent, bundle):
     b = bundle("2")
     text = _text(b)
     chunks = _chunks(text[: len(text) // 2 // 4 * 4])
-    agent = start_agent()
-    agent.handle_desired({"model": desired_of(b, inline={"encoding": "zstd+base64", "chunks": chunks}), "$version": 1})
-    state = settle(agent)
+    _, _, state = _apply(start_agent, b, chunks)
     assert state["status"] == "failed" and state["error"].startswith("verify: ")
 
 
@@ -70,10 +69,7 @@ def test_inline_over_the_twin_budget_is_refused(start_agent, bundle):
     b = bundle("2")
     big = "A" * (INLINE_BUDGET + 4)
     chunks = {str(i): big[o: o + CHUNK_CHARS] for i, o in enumerate(range(0, len(big), CHUNK_CHARS))}
-    agent = start_agent()
-    before = agent.slot.current
-    agent.handle_desired({"model": desired_of(b, inline={"encoding": "zstd+base64", "chunks": chunks}), "$version": 1})
-    state = settle(agent)
+    agent, before, state = _apply(start_agent, b, chunks)
     assert state["status"] == "failed" and "over the twin budget" in state["error"]
     assert agent.slot.current is before
 
