@@ -43,8 +43,9 @@ class ScoringService:
             self.batcher.max_batch = section.max_batch
             self.batcher.max_wait_s = section.max_wait_ms / 1000.0
 
-    def threshold_for(self, model) -> float:
-        t = self.settings.threshold
+    def threshold_for(self, model, settings: ScoringSection | None = None) -> float:
+        """scoring.threshold when set, else the model's own cut-off; `settings` as read for this request."""
+        t = (settings or self.settings).threshold
         return model.default_threshold if t is None else t
 
     def score_body(self, body: bytes | str, transport: str) -> tuple[list[dict], bool]:
@@ -86,7 +87,7 @@ class ScoringService:
 
     def _fill(self, out: dict, good: list[Parsed], scored: Scored, settings: ScoringSection) -> None:
         model = scored.model
-        threshold = model.default_threshold if settings.threshold is None else settings.threshold
+        threshold = self.threshold_for(model, settings)
         scored_ok = 0
         for p, score in zip(good, scored.scores.tolist()):
             if math.isfinite(score):
