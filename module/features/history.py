@@ -1,0 +1,80 @@
+"""One partition's raw history per field, and the windows the required specs read from it."""
+
+from __future__ import annotations
+
+from collections import deque
+
+from . import windows
+from .spec import MAX_WINDOW_MESSAGES, Column
+
+
+class FieldHistory:
+    """The raw (time, value) pairs of one field as far back as the longest required window, plus its windows."""
+
+    __slots__ = ("raw", "count", "first_time", "windows", "kept")
+
+    def __init__(self) -> None:
+        self.raw: deque = deque()
+        self.count = 0
+        """Values since `first_time`, all held while fewer than the retention: the warm-up counts these."""
+        self.first_time: float | None = None
+        self.windows: dict[tuple, object] = {}
+        self.kept = (0, 0.0)
+        """(values, seconds) the raw history has been held for."""
+
+    def sync(self, keys: tuple, keep_values: int, keep_seconds: float) -> None:
+        """Hold exactly the windows in `keys`; a new one is filled from the raw history, in order.
+
+        When the retention grows (a spec with longer windows is required), what was pruned is gone:
+        the warm-up counts again from the oldest value held, so no column claims history it lacks.
+        """
+        if keep_values > self.kept[0] or keep_seconds > self.kept[1]:
+            self.count = len(self.raw)
+            self.first_time = self.raw[0][0] if self.raw else None
+        self.kept = (keep_values, keep_seconds)
+        for key in [k for k in self.windows if k not in keys]:
+            del self.windows[key]
+        for key in keys:
+            if key not in self.windows:
+                window = windows.make(key)
+                for t, x in self.raw:
+                    window.add(t, x)
+                self.windows[key] = window
+
+    def add(self, t: float, x: float, keep_values: int, keep_seconds: float) -> None:
+        raw = self.raw
+        raw.append((t, x))
+        self.count += 1
+        if self.first_time is None:
+            self.first_time = t
+        for window in self.windows.values():
+            window.add(t, x)
+        edge = t - keep_seconds
+        while len(raw) > keep_values and (raw[0][0] <= edge or len(raw) > MAX_WINDOW_MESSAGES + 1):
+            raw.popleft()
+
+    def column(self, c: Column, latest: float) -> tuple[float, bool]:
+        """(value, warm) of one column after the latest add."""
+        raw = self.raw
+        warm = self.count >= c.needs_values and (c.seconds is None or latest - self.first_time >= c.seconds)
+        f = c.function
+        if f == "value":
+            return raw[-1][1], True
+        if f == "diff":
+            return (raw[-1][1] - raw[-2][1] if len(raw) > 1 else 0.0), warm
+        if f == "lag":
+            return (raw[-1 - c.count][1] if len(raw) > c.count else raw[0][1]), warm
+        return self.windows[c.window].value(f), warm
+
+
+class PartitionHistory:
+    __slots__ = ("fields", "latest", "last_seen", "plan")
+
+    def __init__(self, last_seen: float) -> None:
+        self.fields: dict[str, FieldHistory] = {}
+        self.latest: float | None = None
+        """The latest message time; a message older than it is taken at this time (windows never go back)."""
+        self.last_seen = last_seen
+        """Arrival time of the latest message: the idle TTL counts from it."""
+        self.plan = -1
+        """The state's plan generation these fields' windows match."""
