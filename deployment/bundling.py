@@ -26,6 +26,9 @@ from typing import Any
 import numpy as np
 import zstandard
 
+from module.features import FeatureSpec, SpecError, load_spec, training_matrix
+from module.features.offline import nest, read_csv
+from module.features.spec import canonical_json
 from module.models import nab
 from module.runtime import fingerprint
 from module.scoring.scorer import score_method
@@ -162,12 +165,18 @@ def fits_inline(payload: bytes) -> bool:
 
 
 def desired_section(manifest: dict, payload: bytes, url: str | None = None) -> tuple[dict, bool]:
-    """The desired `model` section; unused keys are null so that a twin patch deletes stale values."""
+    """The desired `model` section; unused keys are null so that a twin patch deletes stale values.
+
+    The feature spec travels as one JSON string (twins allow no arrays; a string replaces as a whole)."""
     section = {k: manifest.get(k) for k in ("version", "format", "sha256", "size", "signature", "canary", "runtime")}
     section["rollback"] = True if manifest.get("rollback") else None
+    features = manifest.get("features")
+    section["features"] = canonical_json(features) if features else None
     if section["canary"]:
         canary = section["canary"]
-        section["canary"] = {**canary, "inputs": _padded(canary["inputs"], CANARY_ROWS),
+        rows = "sequences" if "sequences" in canary else "inputs"
+        other = "inputs" if rows == "sequences" else "sequences"
+        section["canary"] = {**canary, rows: _padded(canary[rows], CANARY_ROWS), other: None,
                              "expected": _padded(canary["expected"], CANARY_ROWS)}
     text = base64.b64encode(payload).decode("ascii")
     inline = url is None and fits_inline(payload)
@@ -181,9 +190,53 @@ def desired_section(manifest: dict, payload: bytes, url: str | None = None) -> t
     return section, inline
 
 
+#: Canary sequences for a model with a feature spec, and the most messages one may hold (twin budget).
+CANARY_SEQUENCES = 3
+CANARY_SEQUENCE_MAX = 16
+
+
+def canary_sequences(estimator: Any, spec: FeatureSpec, series: Path) -> dict:
+    """Short message sequences from a recorded series, and the model's score of each one's last row
+    (computed through the offline function on a fresh state, as the agent replays them)."""
+    try:
+        messages = read_csv(series)
+    except (OSError, ValueError) as exc:
+        raise BundleError(f"--canary-data {series}: {exc}") from None
+    length = min(spec.needs_values, CANARY_SEQUENCE_MAX, len(messages))
+    keep = (*spec.paths, *((spec.time.field,) if spec.time.field else ()),
+            *((spec.partition.name,) if spec.partition.kind == "field" else ()))
+    starts = np.linspace(0, len(messages) - length, CANARY_SEQUENCES).astype(int).tolist()
+    sequences, last = {}, []
+    for i, start in enumerate(starts):
+        chunk = [nest({p: _at(m, p) for p in keep}) for m in messages[start:start + length]]
+        try:
+            last.append(training_matrix(spec, chunk, partition=f"canary-{i}").X[-1])
+        except ValueError as exc:
+            raise BundleError(f"--canary-data {series}: {exc}") from None
+        sequences[str(i)] = json.dumps(chunk, separators=(",", ":"))
+    canary = canary_for(estimator, np.vstack(last))
+    return {"sequences": sequences, "expected": canary["expected"], "tolerance": canary["tolerance"]}
+
+
+def _at(message: dict, path: str) -> Any:
+    node: Any = message
+    for part in path.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    return node
+
+
+def load_features(path: Path | None) -> FeatureSpec | None:
+    if path is None:
+        return None
+    try:
+        return load_spec(path)
+    except SpecError as exc:
+        raise BundleError(f"--features {path}: {exc}") from None
+
+
 def build_bundle(model_file: Path, version: str, out_dir: Path, fmt: str | None = None,
                  canary_csv: Path | None = None, sign_key: Path | None = None, url: str | None = None,
-                 rollback: bool = False) -> Bundle:
+                 rollback: bool = False, features: Path | None = None) -> Bundle:
     model_file = Path(model_file)
     if not model_file.is_file():
         raise BundleError(f"model file {model_file} not found")
@@ -201,9 +254,18 @@ def build_bundle(model_file: Path, version: str, out_dir: Path, fmt: str | None 
         raise BundleError("--version must be 1-64 of A-Z a-z 0-9 . _ - (it names a directory on the device)")
     if rollback:
         manifest["rollback"] = True
-    X = canary_rows(estimator, canary_csv)
-    if X is not None:
-        manifest["canary"] = canary_for(estimator, X)
+    spec = load_features(features)
+    if spec is not None:
+        width = getattr(estimator, "n_features_in_", None)
+        if width is not None and int(width) != spec.width:
+            raise BundleError(f"the model takes {int(width)} features but --features {features} has {spec.width} columns")
+        manifest["features"] = spec.document
+        if canary_csv:
+            manifest["canary"] = canary_sequences(estimator, spec, canary_csv)
+    else:
+        X = canary_rows(estimator, canary_csv)
+        if X is not None:
+            manifest["canary"] = canary_for(estimator, X)
     if sign_key:
         try:
             manifest["signature"] = signing.sign(manifest, signing.load_private_key(sign_key))

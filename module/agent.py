@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
@@ -56,10 +57,17 @@ class Agent:
 
     def activate(self, model: LoadedModel) -> LoadedModel | None:
         """Swap `model` into service (it has passed every check already); returns the one it replaced."""
-        old = self.slot.swap(model)
+        history = self.service.history
+        if model.features is not None:
+            history.require(model.features)
+        old = self.slot.swap(model)  # model and its feature spec: one reference
+        if old is not None and old.features is not None:
+            history.release(old.features)
         self.metrics.set_model(model.version, model.sha256, model.scorer.name)
         # Which scorer serves and why (compiled or scikit-learn, see scoring/compiled_forest.py), whatever the source.
-        self.reported.patch({"model": {"scorer": model.scorer.name, "scorer_reason": short(model.scorer_reason)}})
+        features = model.features.describe() if model.features is not None else {"source": "scoring.features"}
+        self.reported.patch({"model": {"scorer": model.scorer.name, "scorer_reason": short(model.scorer_reason),
+                                       "features": short(json.dumps(features))}})
         log.info(
             "model active",
             extra={"model_version": model.version, "source": model.source, "previous_version": old and old.version},

@@ -17,7 +17,10 @@ def register(subparsers) -> None:
     p.add_argument("model_file", type=Path, metavar="MODEL_FILE", help="the pickle, joblib or skops file")
     p.add_argument("--version", required=True, help="the model version the devices will report")
     p.add_argument("--format", choices=("pickle", "joblib", "skops"), help="default: from the file suffix")
-    p.add_argument("--canary-data", type=Path, help="CSV of feature rows; expected scores come from the model")
+    p.add_argument("--canary-data", type=Path, help="CSV of feature rows (with --features: a recorded series of "
+                   "messages, like the training CSV); expected scores come from the model")
+    p.add_argument("--features", type=Path, metavar="SPEC",
+                   help="the model's feature spec (YAML or JSON; docs/features.md): signed and swapped with the model")
     p.add_argument("--sign-key", type=Path, help="Ed25519 private key PEM (python -m deployment keygen)")
     p.add_argument("--out", type=Path, help="bundle directory (default bundles/<version>)")
     p.add_argument("--url", help="where payload.zst will be hosted (forces a URL section)")
@@ -29,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     out = args.out or Path("bundles") / str(args.version)
     try:
         bundle = build_bundle(args.model_file, args.version, out, args.format, args.canary_data, args.sign_key,
-                              args.url, args.rollback)
+                              args.url, args.rollback, args.features)
     except BundleError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE

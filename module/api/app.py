@@ -44,7 +44,7 @@ def create_app(core: Core, max_body_bytes: int) -> Flask:
         body = request.get_data(cache=False)
         core.metrics.bytes_received.labels("http").inc(len(body))
         try:
-            results, was_list = core.service.score_body(body, "http")
+            results, was_list = core.service.score_body(body, "http", headers=request.headers)
         except AgentError as exc:
             return error(str(exc), status_for(exc))
         if was_list:

@@ -66,7 +66,8 @@ class Router:
         except BadInput as exc:
             self._refuse(meta, str(exc), type(exc).__name__)
             return
-        results = self.agent.service.score_messages(bodies, TRANSPORT)
+        sender = f"{meta.source_device or '-'}/{meta.source_module or '-'}"  # whose history (feature specs)
+        results = self.agent.service.score_messages(bodies, TRANSPORT, sender, meta.properties)
         features = self.agent.service.settings.features
         for body, result in zip(bodies, results):
             self._route(body, result, meta, features)

@@ -36,7 +36,8 @@ def training_matrix(spec: FeatureSpec | dict, source: Any, *, partition: str = O
 
     source: a CSV path (a header of field paths; numeric cells become numbers), a numpy array (one
     column per field of spec.paths, in that order), or a list of messages (dicts as sent).
-    partition: the partition of messages under the default ("sender") rule.
+    partition: the partition of messages under the default ("sender") rule, or the header's value under
+    a "header:NAME" rule (a field rule reads each message's field).
     times: arrival times per message, used when the spec's time field is absent (seconds).
     """
     if isinstance(spec, dict):
@@ -45,8 +46,9 @@ def training_matrix(spec: FeatureSpec | dict, source: Any, *, partition: str = O
     state = FeatureState(max_partitions=None, idle_ttl_s=None, clock=None)
     state.require(spec)
     rows, warm, keys = [], [], []
+    headers = {spec.partition.name: partition} if spec.partition.kind == "header" else None
     for i, message in enumerate(messages):
-        key = partition_key(spec, message, sender=partition)
+        key = partition_key(spec, message, sender=partition, headers=headers)
         arrival = None if times is None else float(times[i])
         try:
             row = state.update(spec, key, message, arrival)

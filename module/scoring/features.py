@@ -27,6 +27,8 @@ class Parsed:
     message: Any
     row: tuple[float, ...] | None
     error: BadInput | None
+    warm: bool | None = None
+    """Models with a feature spec: whether the partition had the history every column needs."""
 
     @property
     def message_id(self) -> Any:

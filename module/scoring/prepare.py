@@ -24,6 +24,7 @@ def prepare(
     compiled: bool = True,
     check_rows: np.ndarray | None = None,
     path: Path | None = None,
+    features: Any = None,
 ) -> LoadedModel:
     """Raises UpdateError (stage "load") when the estimator cannot serve the configured features."""
     try:
@@ -32,9 +33,9 @@ def prepare(
         raise UpdateError(str(exc), stage="load") from None
     width = getattr(estimator, "n_features_in_", None)
     if width is not None and int(width) != n_features:
-        raise UpdateError(
-            f"model expects {int(width)} input features but scoring.features has {n_features}", stage="load"
-        )
+        what = f"its feature spec has {n_features} columns" if features is not None else \
+            f"scoring.features has {n_features}"
+        raise UpdateError(f"model expects {int(width)} input features but {what}", stage="load")
     scorer, reason = build_scorer(estimator, compiled, check_rows)
     # Last: init() of a configured Azure ML entry script runs only for a model that passed every check.
     entry = entry_script.build(manifest, estimator, path)
@@ -51,6 +52,7 @@ def prepare(
         path=path,
         manifest=dict(manifest),
         entry=entry,
+        features=features,
     )
     log.info("model prepared", extra={"model_version": model.version, "scorer": scorer.name, "reason": reason})
     return model

@@ -8,14 +8,21 @@ from ..errors import AgentError
 from .slot import LoadedModel
 
 
-def scored(score: float, threshold: float, model: LoadedModel, message_id: Any = None) -> dict:
-    """`score` < `threshold` is an anomaly: for score_samples models lower means more anomalous."""
+def scored(score: float, threshold: float, model: LoadedModel, message_id: Any = None,
+           warm: bool | None = None) -> dict:
+    """`score` < `threshold` is an anomaly: for score_samples models lower means more anomalous.
+
+    warm (models with a feature spec): False while the partition lacks the history a column needs; such
+    a row is scored but never flagged, since a half-empty window is not evidence of an anomaly.
+    """
     result = {
         "score": score,
-        "anomaly": bool(score < threshold),
+        "anomaly": bool(score < threshold) and warm is not False,
         "threshold": threshold,
         "model_version": model.version,
     }
+    if warm is not None:
+        result["warm"] = warm
     if message_id is not None:
         result["id"] = message_id
     return result

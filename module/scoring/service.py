@@ -5,10 +5,11 @@ from __future__ import annotations
 import math
 import threading
 import time
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 
+from ..features import FeatureState, partition_key
 from ..errors import AgentError, BadInput, ScoringFailed, SettingsError
 from ..metrics import Metrics
 from ..settings import ScoringSection
@@ -19,9 +20,12 @@ from .slot import ModelSlot
 
 
 class ScoringService:
-    def __init__(self, slot: ModelSlot, settings: ScoringSection, metrics: Metrics):
+    def __init__(self, slot: ModelSlot, settings: ScoringSection, metrics: Metrics,
+                 history: FeatureState | None = None):
         self.slot = slot
         self.metrics = metrics
+        self.history = history or FeatureState()
+        """Per-partition feature history (module/features): agent state, kept across model swaps."""
         self._live = (settings, FeatureExtractor(settings.features))
         self.batcher = MicroBatcher(slot, settings.max_batch, settings.max_wait_ms, metrics.observe_batch)
         self._apply_lock = threading.Lock()
@@ -34,7 +38,7 @@ class ScoringService:
         """Live `scoring` settings from the desired state; refused when the model cannot take them."""
         model = self.slot.current
         width = len(section.features)
-        if model is not None and model.n_features not in (None, width):
+        if model is not None and model.features is None and model.n_features not in (None, width):
             raise SettingsError(
                 f"scoring.features: {width} features given but model {model.version} expects {model.n_features}"
             )
@@ -48,7 +52,8 @@ class ScoringService:
         t = (settings or self.settings).threshold
         return model.default_threshold if t is None else t
 
-    def score_body(self, body: bytes | str, transport: str) -> tuple[list[dict], bool]:
+    def score_body(self, body: bytes | str, transport: str, sender: str | None = None,
+                   headers: Mapping[str, str] | None = None) -> tuple[list[dict], bool]:
         """A body of one message or a list; raises BadInput only when the body itself is unreadable."""
         try:
             messages, was_list = parse_body(body)
@@ -57,21 +62,31 @@ class ScoringService:
             self.metrics.requests.labels(transport).inc()
             self.metrics.errors.labels(type(exc).__name__).inc()
             raise
-        return self.score_messages(messages, transport), was_list
+        return self.score_messages(messages, transport, sender, headers), was_list
 
-    def score_messages(self, messages: list[Any], transport: str) -> list[dict]:
+    def score_messages(self, messages: list[Any], transport: str, sender: str | None = None,
+                       headers: Mapping[str, str] | None = None) -> list[dict]:
+        """sender: the edge connection's "device/module" (the default partition); headers: HTTP headers
+        or an edge message's properties (a spec may partition by one)."""
         started = time.perf_counter()
         self.metrics.requests.labels(transport).inc()
         model = self.slot.current  # read once: an entry-script model's run() takes the whole request
         if model is not None and model.entry is not None:
             return self._score_with_script(model, messages, transport, started)
         settings, extractor = self._live
-        parsed = extractor.parse(messages)
+        if model is not None and model.features is not None:
+            parsed, width = self._windowed(model.features, messages, sender, headers), model.features.width
+        else:
+            parsed, width = extractor.parse(messages), extractor.width
         good = [p for p in parsed if p.error is None]
         out: dict[int, dict] = {}
         if good:
             try:
-                scored = self.batcher.score(to_matrix([p.row for p in good], extractor.width))
+                X = to_matrix([p.row for p in good], width)
+                scored = self.batcher.score(X)
+                if model is not None and model.features is not None and scored.model is not model:
+                    # Swapped meanwhile: these rows follow this model's spec, so this model scores them.
+                    scored = Scored(model.scorer.score(X), model)
             except AgentError as exc:
                 for p in good:
                     out[id(p)] = results.failed(exc, p.message_id)
@@ -91,13 +106,27 @@ class ScoringService:
         scored_ok = 0
         for p, score in zip(good, scored.scores.tolist()):
             if math.isfinite(score):
-                out[id(p)] = results.scored(score, threshold, model, p.message_id)
+                out[id(p)] = results.scored(score, threshold, model, p.message_id, p.warm)
                 scored_ok += 1
             else:  # NaN has no JSON form and no order against the threshold
                 error = ScoringFailed(f"model {model.version} returned a non-finite score ({score})")
                 out[id(p)] = results.failed(error, p.message_id, model)
                 self.metrics.errors.labels(type(error).__name__).inc()
         self.metrics.messages.inc(scored_ok)
+
+    def _windowed(self, spec, messages: list[Any], sender, headers) -> list[Parsed]:
+        """One history update per message, in arrival order, on the caller's thread: row + warm."""
+        arrival = time.time()
+        out = []
+        for message in messages:
+            try:
+                key = partition_key(spec, message, sender, headers)
+                row = self.history.update(spec, key, message, arrival)
+            except BadInput as exc:
+                out.append(Parsed(message, None, exc))
+            else:
+                out.append(Parsed(message, row.values, None, row.warm))
+        return out
 
     def _score_with_script(self, model, messages: list[Any], transport: str, started: float) -> list[dict]:
         """Azure ML entry script: each message goes to run() as its JSON string (scoring/entry_script.py)."""
@@ -111,6 +140,10 @@ class ScoringService:
 
     def score_matrix(self, X: np.ndarray) -> Scored:
         """Rows already numeric (Open Inference Protocol tensors); same batcher, same scorer."""
+        model = self.slot.current
+        if model is not None and model.features is not None:
+            raise BadInput(f"model {model.version} computes its features from each sender's history (a feature "
+                           "spec): send the messages to POST /score or the edge input instead of rows")
         if X.ndim != 2 or X.shape[1] != len(self.settings.features):
             raise BadInput(f"expected shape [n, {len(self.settings.features)}], got {list(X.shape)}")
         if not np.isfinite(X).all():

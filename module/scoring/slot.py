@@ -30,6 +30,9 @@ class LoadedModel:
     loaded_at: float = field(default_factory=time.time)
     entry: Any = None
     """The Azure ML entry script instance (scoring/entry_script.py) that scores this model's messages."""
+    features: Any = None
+    """The model's FeatureSpec (module/features) when its bundle has one: it swaps in with the model, in
+    the same reference; None: the model reads the `scoring.features` field paths."""
 
     def describe(self) -> dict:
         return {
@@ -43,6 +46,7 @@ class LoadedModel:
             "scorer": self.scorer.name,
             "scorer_reason": self.scorer_reason,
             "entry_script": self.entry and str(self.entry.script),
+            "features": self.features.describe() if self.features is not None else {"source": "scoring.features"},
         }
 
 

@@ -126,25 +126,36 @@ class UpdateManager:
             self._report(status="verifying", desired_version=section.version, error=None, size=section.size)
             self._refuse_reused_version(section, pointers)
             manifest = section.manifest()
-            reference = active.version if active and active.source != "embedded" else None
-            verify.check_manifest(manifest, self.settings.updates.public_key, reference)
-            if self.store.has(section.version, section.sha256):
-                path = self.store.model_path(section.version)
-            else:
-                path = self._download(section, manifest, cancel)
-            self._report(status="loading")
+            incoming = candidate.features_of(manifest)
+            history = self.agent.service.history
+            if incoming is not None:  # hold history for its windows from now on, so it swaps in warm
+                history.require(incoming)
             try:
-                model = candidate.load(path, {**manifest, "file": path.name}, self.settings, "update",
-                                       check_manifest=False)
-            except UpdateError:
-                if section.version not in (pointers.get("current"), pointers.get("previous")):
-                    self.store.remove(section.version)  # a refused version is not kept for a later start
-                raise
-            if cancel.is_set():
-                raise Cancelled("superseded by a newer desired model")
-            rolled_back = section.version == pointers.get("previous") and bool(
-                active and verify.is_older(section.version, active.version))
-            self._switch(model, "rolled_back" if rolled_back else "active")
+                self._apply_manifest(section, manifest, pointers, active, cancel)
+            finally:
+                if incoming is not None:
+                    history.release(incoming)  # activate() holds it again when it serves
+
+    def _apply_manifest(self, section: ModelSection, manifest: dict, pointers: dict, active, cancel) -> None:
+        reference = active.version if active and active.source != "embedded" else None
+        verify.check_manifest(manifest, self.settings.updates.public_key, reference)
+        if self.store.has(section.version, section.sha256):
+            path = self.store.model_path(section.version)
+        else:
+            path = self._download(section, manifest, cancel)
+        self._report(status="loading")
+        try:
+            model = candidate.load(path, {**manifest, "file": path.name}, self.settings, "update",
+                                   check_manifest=False)
+        except UpdateError:
+            if section.version not in (pointers.get("current"), pointers.get("previous")):
+                self.store.remove(section.version)  # a refused version is not kept for a later start
+            raise
+        if cancel.is_set():
+            raise Cancelled("superseded by a newer desired model")
+        rolled_back = section.version == pointers.get("previous") and bool(
+            active and verify.is_older(section.version, active.version))
+        self._switch(model, "rolled_back" if rolled_back else "active")
 
     def _refuse_reused_version(self, section: ModelSection, pointers: dict) -> None:
         """A version name in use (current or previous) with other bytes would make rollback ambiguous."""

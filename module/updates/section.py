@@ -6,12 +6,14 @@ chunks {"0": ..., "1": ...} and canary rows as JSON text under numbered keys.
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any, Literal, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..errors import UpdateError
+from ..features import SpecError, parse_spec
 
 #: Twin limits (IoT Hub): all desired properties together, and one string value.
 TWIN_DESIRED_LIMIT = 32 * 1024
@@ -74,15 +76,18 @@ class Inline(_Strict):
 
 
 class Canary(_Strict):
-    inputs: dict[str, str]
-    """Row i as JSON text: "[21.3, 1.04, 20.9, 25]"."""
+    inputs: dict[str, str] | None = None
+    """Row i as JSON text: "[21.3, 1.04, 20.9, 25]" (a model without a feature spec)."""
+    sequences: dict[str, str] | None = None
+    """Sequence i as JSON text: a list of messages, replayed on a scratch feature state (a model with a
+    spec); expected[i] is the model's score of the last message's row."""
     expected: dict[str, float]
     tolerance: float = Field(1e-6, ge=0)
 
-    @field_validator("inputs", mode="before")
+    @field_validator("inputs", "sequences", mode="before")
     @classmethod
-    def _inputs(cls, value: Any) -> dict[str, Any]:
-        return _numbered(value, "canary.inputs")
+    def _inputs(cls, value: Any, info) -> dict[str, Any] | None:
+        return None if value is None else _numbered(value, f"canary.{info.field_name}")
 
     @field_validator("expected", mode="before")
     @classmethod
@@ -91,8 +96,11 @@ class Canary(_Strict):
 
     @model_validator(mode="after")
     def _same_rows(self) -> "Canary":
-        if set(self.inputs) != set(self.expected):
-            raise ValueError("canary.inputs and canary.expected must have the same keys")
+        if (self.inputs is None) == (self.sequences is None):
+            raise ValueError("a canary holds exactly one of inputs (rows) or sequences (messages)")
+        given = self.inputs if self.inputs is not None else self.sequences
+        if set(given) != set(self.expected):
+            raise ValueError("canary.expected must have the same keys as canary.inputs or canary.sequences")
         return self
 
 
@@ -109,6 +117,23 @@ class ModelSection(_Strict):
     canary: Canary | None = None
     runtime: dict[str, str] | None = None
     """The versions that wrote the model ({python, scikit-learn, numpy, scipy, joblib})."""
+    features: dict | None = None
+    """The model's feature spec (module/features), canonical; in the twin a JSON string (no arrays)."""
+
+    @field_validator("features", mode="before")
+    @classmethod
+    def _features(cls, value: Any) -> dict | None:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except ValueError as exc:
+                raise ValueError(f"is not JSON text of a feature spec: {exc}") from None
+        try:
+            return parse_spec(value).document
+        except SpecError as exc:
+            raise ValueError(str(exc).removeprefix("features: ")) from None
 
     @field_validator("version", mode="before")
     @classmethod
@@ -149,9 +174,11 @@ class ModelSection(_Strict):
         if self.signature:
             out["signature"] = self.signature
         if self.canary:
-            out["canary"] = self.canary.model_dump()
+            out["canary"] = self.canary.model_dump(exclude_none=True)
         if self.runtime:
             out["runtime"] = dict(self.runtime)
+        if self.features:
+            out["features"] = self.features
         return out
 
 

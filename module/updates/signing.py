@@ -1,7 +1,8 @@
 """The canonical manifest and its Ed25519 signature: the one code the bundler signs with and the agent verifies.
 
 Canonical manifest: the JSON of {version, format, sha256, size} (plus "rollback": true when the update is a
-signed rollback) with sorted keys, no spaces, UTF-8. Nothing else is signed: the URL may move (mirrors,
+signed rollback, and "features": the canonical feature spec when the model has one) with sorted keys, no
+spaces, UTF-8. Nothing else is signed: the URL may move (mirrors,
 CDNs) without re-signing, because the sha256 it must deliver is signed.
 """
 
@@ -30,6 +31,8 @@ def canonical_manifest(manifest: Mapping[str, Any]) -> bytes:
     fields["size"] = int(fields["size"])
     if manifest.get("rollback"):
         fields["rollback"] = True
+    if manifest.get("features"):  # the spec travels with the model: a changed column breaks the signature
+        fields["features"] = manifest["features"]
     return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
@@ -77,4 +80,4 @@ def verify(manifest: Mapping[str, Any], signature: str | None, public_key: Ed255
         raw = base64.b64decode(signature, validate=True)
         public_key.verify(raw, canonical_manifest(manifest))
     except (InvalidSignature, binascii.Error, ValueError):
-        raise UpdateError("the signature does not match the manifest (version, format, sha256, size)", "verify") from None
+        raise UpdateError("the signature does not match the manifest (version, format, sha256, size, features)", "verify") from None
