@@ -6,12 +6,15 @@ import json
 import logging
 import os
 import threading
+from pathlib import Path
 from typing import Any, Callable
 
 from .api.app import Core, create_app
 from .api.server import HttpServer
 from .desired_file import DesiredFile
 from .errors import AgentError, SettingsError
+from .features import FeatureState, snapshot
+from .features.snapshots import Snapshots
 from .metrics import Metrics
 from .models import embedded
 from .reported import Reported, short
@@ -42,7 +45,11 @@ class Agent:
         self.metrics = Metrics()
         self.slot = ModelSlot()
         self.reported = Reported()
-        self.service = ScoringService(self.slot, settings.scoring, self.metrics)
+        history = settings.history
+        self.feature_history = FeatureState(history.max_partitions, history.idle_ttl_s)
+        self.service = ScoringService(self.slot, settings.scoring, self.metrics, self.feature_history)
+        self.snapshots = Snapshots(self.feature_history, Path(settings.agent.data_dir) / snapshot.FILE_NAME,
+                                   history.snapshot_every_s)
         entry_script.configure(settings.agent.entry_script, settings.agent.data_dir)
         self.updater: Any = None
         """The model-update pipeline (updates/); set by start() when it is available."""
@@ -146,6 +153,7 @@ class Agent:
     # -- lifecycle ----------------------------------------------------------------------------------
 
     def start(self, local: bool) -> None:
+        self.snapshots.start()
         self._start_updater()
         self.load_initial_model()
         if self.settings.http.enabled:
@@ -206,6 +214,7 @@ class Agent:
         if self.http:
             self.http.stop()
         self.service.stop()
+        self.snapshots.stop()  # after the last message scored: the history on disk is whole
         if self.edge is not None:
             self.edge.shutdown()
         if self.updater is not None:

@@ -165,8 +165,20 @@ class EdgeSection(Section):
     """The SDK's sync twin calls never time out on their own; ours give up after this and retry."""
 
 
+class HistorySection(Section):
+    """Per-partition feature history for models with a feature spec (docs/features.md)."""
+
+    max_partitions: int = Field(10_000, ge=1, le=10_000_000)
+    """Partitions (senders) held at most; beyond it the least recently seen is dropped (and counted)."""
+    idle_ttl_s: float = Field(86_400.0, gt=0)
+    """A partition that sent nothing for this long is dropped (and counted)."""
+    snapshot_every_s: float = Field(60.0, ge=0)
+    """How often the history is written to <data_dir>/features.json (atomically); 0: only on SIGTERM."""
+
+
 class Settings(Section):
     agent: AgentSection = AgentSection()
+    history: HistorySection = HistorySection()
     http: HttpSection = HttpSection()
     scoring: ScoringSection = ScoringSection()
     updates: UpdatesSection = UpdatesSection()

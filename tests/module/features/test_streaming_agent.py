@@ -92,3 +92,20 @@ def test_the_canary_replays_on_a_scratch_state(tmp_path, bundle):
         wait_for(lambda: agent.reported.snapshot("model").get("status") == "failed", timeout=30)
         assert "canary" in agent.reported.snapshot("model")["error"]
         assert agent.service.history.partitions == {}  # the live history saw none of the canary
+
+
+def test_history_survives_a_restart_through_the_snapshot(tmp_path, bundle):
+    spec, matrix, model, built = bundle
+    messages = read_csv(NAB)[:40]
+    with in_process(tmp_path) as agent:
+        agent.handle_desired({"model": built.section, "$version": 2})
+        wait_for(lambda: agent.slot.current.version == "w1", timeout=30)
+        for message in messages[:30]:
+            requests.post(agent.url + "/score", data=json.dumps(message), headers={"X-Sensor": "nab-1"})
+    assert (tmp_path / "data" / "features.json").is_file()  # written at stop
+    with in_process(tmp_path) as agent:  # the store brings w1 back, the snapshot its history
+        assert agent.slot.current.version == "w1"
+        results = [requests.post(agent.url + "/score", data=json.dumps(m), headers={"X-Sensor": "nab-1"}).json()
+                   for m in messages[30:]]
+    assert [r["score"] for r in results] == model.score_samples(matrix.X[30:40]).tolist()
+    assert all(r["warm"] for r in results)
