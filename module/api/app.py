@@ -58,7 +58,7 @@ def create_app(core: Core, max_body_bytes: int) -> Flask:
         body = {"runtime": fingerprint(), "update": core.update_state()}
         if active is None:
             return jsonify({"error": "no model is loaded yet", **body}), 503
-        return jsonify({**active.describe(), **body})
+        return jsonify({**active.describe(), **body, "history": core.service.history.describe()})
 
     @app.get("/healthz")
     def healthz():
