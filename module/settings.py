@@ -100,6 +100,9 @@ class ScoringSection(Section):
     """How long the batcher waits for more requests after the first one, and only under concurrent load."""
     compiled: bool = True
     """Use the compiled forest scorer when it reproduces scikit-learn bit for bit."""
+    inline_max_rows: int = Field(64, ge=0, le=100_000)
+    """With a cheap scorer (the compiled forest), requests of at most this many rows are scored on the
+    thread that received them instead of the batcher's; 0 sends every request through the batcher."""
 
     _split_features = field_validator("features", mode="before")(numbered_to_list)
 

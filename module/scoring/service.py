@@ -23,7 +23,8 @@ class ScoringService:
         self.slot = slot
         self.metrics = metrics
         self._live = (settings, FeatureExtractor(settings.features))
-        self.batcher = MicroBatcher(slot, settings.max_batch, settings.max_wait_ms, metrics.observe_batch)
+        self.batcher = MicroBatcher(slot, settings.max_batch, settings.max_wait_ms, metrics.observe_batch,
+                                    settings.inline_max_rows)
         self._apply_lock = threading.Lock()
 
     @property
@@ -42,6 +43,7 @@ class ScoringService:
             self._live = (section, FeatureExtractor(section.features))
             self.batcher.max_batch = section.max_batch
             self.batcher.max_wait_s = section.max_wait_ms / 1000.0
+            self.batcher.inline_max_rows = section.inline_max_rows
 
     def threshold_for(self, model, settings: ScoringSection | None = None) -> float:
         """scoring.threshold when set, else the model's own cut-off; `settings` as read for this request."""
