@@ -166,6 +166,12 @@ class EdgeSection(Section):
     """MQTT keep-alive; a hung edgeHub is noticed after about twice this."""
     twin_timeout_s: float = Field(15.0, gt=0)
     """The SDK's sync twin calls never time out on their own; ours give up after this and retry."""
+    output_batch: int = Field(1, ge=1, le=1000)
+    """Up to this many results per output message, as one JSON list (each result's properties inside
+    it under "properties"); 1 sends each result as its own message. For high-rate sensors, and fewer
+    messages billed upstream. Summaries are never batched."""
+    output_batch_ms: float = Field(50.0, gt=0, le=60_000)
+    """With output_batch > 1: a batch that is not full goes out this long after its first result."""
 
 
 class Settings(Section):
