@@ -47,10 +47,20 @@ class Subject:
     def __init__(self, name: str, argv: list[str], folder, env: dict, echo: bool = False):
         self.name = name
         self.echo = echo
+        self.folder = folder
         self.broker = Mosquitto(folder / "broker", host=loopback_address()).start()
         self.hub = EdgeHubStandin(self.broker).start()
-        self.proc = procs.Server(argv, self.broker.host, 0, folder / "module.log", {**env, **self.hub.module_environment()})
+        module_env = {**env, **self.hub.module_environment()}
+        self.proc = procs.Server(self._argv(module_env) if not argv else argv, self.broker.host, 0,
+                                 folder / "module.log", module_env)
         self.runs = 0
+
+    def _argv(self, env: dict) -> list[str]:
+        """Subclasses that wrap the module (in an image) build their command line from its environment."""
+        raise NotImplementedError
+
+    def cpu(self) -> float:
+        return cpu_seconds(self.proc.pid)
 
     def wait_serving(self, timeout: float = 90.0) -> None:
         """Probe inputs until the first score comes back (connect, twin, model load all done)."""
@@ -73,7 +83,7 @@ class Subject:
         prefix = f"r{self.runs}-"
         start_index = len(self.hub.outputs(OUTPUT))
         sent: dict[str, float] = {}
-        cpu0 = cpu_seconds(self.proc.pid)
+        cpu0 = self.cpu()
         t0 = time.monotonic() + 0.02
         for i in range(count):
             if rate:
@@ -88,7 +98,7 @@ class Subject:
             self.hub.wait_outputs(OUTPUT, start_index + count, timeout=drain)
         except TimeoutError:
             pass
-        cpu = cpu_seconds(self.proc.pid) - cpu0
+        cpu = self.cpu() - cpu0
         outputs = self.hub.outputs(OUTPUT)[start_index:]
         out = _summarise(outputs, sent, count, self.echo)
         out["outputs_per_1000"] = len(outputs) * 1000 / count
