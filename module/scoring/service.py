@@ -68,6 +68,8 @@ class ScoringService:
         if model is not None and model.entry is not None:
             return self._score_with_script(model, messages, transport, started)
         settings, extractor = self._live
+        # The one place a message becomes a feature row; a cheap scorer then scores it on this same
+        # (receiving) thread, so per-message state updated here sees messages in the order this thread got them.
         parsed = extractor.parse(messages)
         good = [p for p in parsed if p.error is None]
         out: dict[int, dict] = {}
