@@ -100,6 +100,9 @@ class ScoringSection(Section):
     """How long the batcher waits for more requests after the first one, and only under concurrent load."""
     compiled: bool = True
     """Use the compiled forest scorer when it reproduces scikit-learn bit for bit."""
+    inline_max_rows: int = Field(64, ge=0, le=100_000)
+    """With a cheap scorer (the compiled forest), requests of at most this many rows are scored on the
+    thread that received them instead of the batcher's; 0 sends every request through the batcher."""
 
     _split_features = field_validator("features", mode="before")(numbered_to_list)
 
@@ -163,6 +166,12 @@ class EdgeSection(Section):
     """MQTT keep-alive; a hung edgeHub is noticed after about twice this."""
     twin_timeout_s: float = Field(15.0, gt=0)
     """The SDK's sync twin calls never time out on their own; ours give up after this and retry."""
+    output_batch: int = Field(1, ge=1, le=1000)
+    """Up to this many results per output message, as one JSON list (each result's properties inside
+    it under "properties"); 1 sends each result as its own message. For high-rate sensors, and fewer
+    messages billed upstream. Summaries are never batched."""
+    output_batch_ms: float = Field(50.0, gt=0, le=60_000)
+    """With output_batch > 1: a batch that is not full goes out this long after its first result."""
 
 
 class HistorySection(Section):

@@ -1,4 +1,8 @@
-"""The model image's config and manifest: the base image's, with one layer (diff_id, history) appended.
+"""The model image's config and manifest: the base image's, with one layer's diff_id appended.
+
+The config keeps only what a device needs to run the image (platform, the runtime's config, rootfs
+diff_ids). The base's build history is dropped (optional in an OCI config): on the real runtime image it
+was most of the config, and every device pulls the config with each model.
 
 The manifest keeps the base's format (OCI, or Docker v2 schema 2 as Docker and buildah --format docker
 write it) so a device's engine sees the same kind of image, and adds no timestamps or annotations: the
@@ -26,6 +30,11 @@ PART_TYPES = {
                       "application/vnd.docker.image.rootfs.diff.tar.gzip"),
 }
 EPOCH = "1970-01-01T00:00:00Z"
+#: Config fields a device needs (OCI image spec: platform, execution parameters, rootfs); the rest
+#: (history, Docker's container/container_config copy of the build step, builder info) only describes how
+#: the base was built, and `skopeo inspect` of the base still shows it.
+DEVICE_CONFIG_KEYS = ("created", "author", "architecture", "os", "os.version", "os.features", "variant",
+                      "config", "rootfs")
 
 
 @dataclass(frozen=True)
@@ -64,12 +73,10 @@ def parse_manifest(raw: bytes, media_type: str | None, where: str) -> tuple[dict
 
 
 def model_image(base: Image, layer: Layer, created_by: str) -> Image:
+    """`created_by` (the step a Dockerfile would show) is not written: history is left out, see above."""
     manifest, kind = parse_manifest(base.manifest, base.media_type, "the base image")
-    config = json.loads(base.config)
+    config = device_config(json.loads(base.config))
     config.setdefault("rootfs", {"type": "layers", "diff_ids": []})["diff_ids"].append(layer.diff_id)
-    config.setdefault("history", []).append(
-        {"created": EPOCH, "created_by": created_by, "comment": "edge-model-agent: model layer"}
-    )
     config_bytes = _compact(config)
     config_type, layer_type = PART_TYPES[kind]
     new = {
@@ -79,6 +86,11 @@ def model_image(base: Image, layer: Layer, created_by: str) -> Image:
         "layers": [*manifest["layers"], {"mediaType": layer_type, "digest": layer.digest, "size": len(layer.blob)}],
     }
     return Image(_compact(new), kind, config_bytes)
+
+
+def device_config(config: dict) -> dict:
+    """The base's config without what only describes its build (see DEVICE_CONFIG_KEYS)."""
+    return {key: config[key] for key in DEVICE_CONFIG_KEYS if key in config}
 
 
 def _compact(obj: dict) -> bytes:

@@ -56,25 +56,33 @@ def encode(body: Any) -> bytes:
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
-def build(data: bytes, meta: InputMeta | None, extra: dict[str, str] | None = None) -> Message:
-    """A JSON output; its message id is new (consumers can de-duplicate a retried send by it)."""
-    message = Message(
-        data,
-        message_id=uuid.uuid4().hex,
-        content_encoding=CONTENT_ENCODING,
-        content_type=CONTENT_TYPE,
-    )
+def carried_properties(meta: InputMeta | None) -> dict[str, str]:
+    """The properties every output of one input carries: built once per input, not once per output."""
     props: dict[str, str] = {}
     if meta is not None:
         props.update(meta.properties)
-        if meta.correlation:
-            message.correlation_id = meta.correlation
         if meta.source_module:
             props["sourceModule"] = meta.source_module
         if meta.source_device:
             props["sourceDevice"] = meta.source_device
         if meta.message_id:
             props["sourceMessageId"] = meta.message_id
+    return props
+
+
+def build(data: bytes, meta: InputMeta | None, extra: dict[str, str] | None = None,
+          carried: dict[str, str] | None = None) -> Message:
+    """A JSON output; its message id is new (consumers can de-duplicate a retried send by it).
+    `carried`: carried_properties(meta) when the caller already has them."""
+    message = Message(
+        data,
+        message_id=uuid.uuid4().hex,
+        content_encoding=CONTENT_ENCODING,
+        content_type=CONTENT_TYPE,
+    )
+    if meta is not None and meta.correlation:
+        message.correlation_id = meta.correlation
+    props = dict(carried_properties(meta) if carried is None else carried)
     props.update(extra or {})
     message.custom_properties = props
     return message

@@ -1,4 +1,8 @@
-"""Outputs waiting for edgeHub: a bounded buffer sent in order by one thread, retried while unreachable.
+"""Outputs to edgeHub: sent on the caller's thread while the link is up, else buffered and sent in order.
+
+While edgeHub is connected and nothing is buffered, put() sends on the caller's own thread (the SDK
+handler that scored the input): no hand-off to another thread, no wake-up. The first failed send
+buffers that output and everything after it until the sender thread has delivered the whole buffer.
 
 While edgeHub is down the SDK raises at once on every send, so outputs queue here (at most
 `max_items`; beyond that the oldest are dropped, counted in `agent_outputs_dropped` and logged) and are
@@ -44,6 +48,10 @@ class Outbox:
         self._on_dropped = on_dropped
         self._queue: collections.deque[Pending] = collections.deque()
         self._inflight: Pending | None = None
+        self._buffering = False
+        """Set by a failed send, cleared when the sender thread has emptied the buffer: new outputs
+        queue behind the buffered ones meanwhile, so nothing overtakes an output that waits."""
+        self._direct = 0
         self._cond = threading.Condition()
         self._stopping = False
         self._dropped_since_log = 0
@@ -60,9 +68,45 @@ class Outbox:
             return len(self._queue) + (self._inflight is not None)
 
     def put(self, output: str, message: object, size: int) -> None:
-        """Never blocks the caller (an SDK handler thread); a full buffer drops its oldest output."""
+        """Send now on this thread while the link is up and nothing waits; else buffer (never blocks
+        on a down link: a full buffer drops its oldest output)."""
+        item = Pending(output, message, size)
         with self._cond:
-            self._queue.append(Pending(output, message, size))
+            direct = not (self._buffering or self._queue or self._inflight or self._stopping)
+            if direct:
+                self._direct += 1
+        if direct:
+            self._send_direct(item)
+            return
+        self._enqueue(item)
+
+    def _send_direct(self, item: Pending) -> None:
+        try:
+            self._send(item.message, item.output)
+        except ValueError as exc:  # the SDK's size check: retrying cannot help
+            self._finish_direct()
+            self.discard(item.output, str(exc))
+            return
+        except Exception as exc:  # edgeHub unreachable: this output and all after it wait in order
+            with self._cond:
+                self._buffering = True
+                self._queue.appendleft(item)
+                self._direct -= 1
+                self._cond.notify_all()
+            log.warning("edgeHub unreachable: buffering outputs", extra={"error": repr(exc)[:300]})
+            return
+        self._finish_direct(sent=True)
+        self._on_sent(item.output, item.size)
+
+    def _finish_direct(self, sent: bool = False) -> None:
+        with self._cond:
+            self._direct -= 1
+            self.sent += sent
+            self._cond.notify_all()
+
+    def _enqueue(self, item: Pending) -> None:
+        with self._cond:
+            self._queue.append(item)
             over = len(self._queue) - self.max_items
             for _ in range(max(0, over)):
                 self._queue.popleft()
@@ -90,7 +134,8 @@ class Outbox:
     def flush(self, timeout: float) -> bool:
         """Wait until every buffered output is sent; False when time ran out first."""
         with self._cond:
-            return self._cond.wait_for(lambda: not self._queue and self._inflight is None, max(0.0, timeout))
+            return self._cond.wait_for(lambda: not self._queue and self._inflight is None and not self._direct,
+                                       max(0.0, timeout))
 
     def stop(self) -> int:
         """Stop the sender; returns how many outputs were still buffered (now lost, and counted)."""
@@ -116,6 +161,8 @@ class Outbox:
             self._deliver(item)
             with self._cond:
                 self._inflight = None
+                if not self._queue:
+                    self._buffering = False  # all delivered: new outputs go straight out again
                 self._cond.notify_all()
 
     def _deliver(self, item: Pending) -> None:
@@ -130,6 +177,8 @@ class Outbox:
                 return
             except Exception as exc:  # edgeHub unreachable or the link dropped: keep it, retry in order
                 failures += 1
+                with self._cond:
+                    self._buffering = True
                 if failures == 1:
                     log.warning("edgeHub unreachable: buffering outputs", extra={"error": repr(exc)[:300],
                                                                                   "buffered": len(self)})

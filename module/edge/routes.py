@@ -24,9 +24,11 @@ TRANSPORT = "edge"
 
 
 class Router:
-    def __init__(self, agent, outbox, upstream: UpstreamPolicy, input_name: str):
+    def __init__(self, agent, outbox, upstream: UpstreamPolicy, input_name: str, batcher=None):
         self.agent = agent
         self.outbox = outbox
+        self.batcher = batcher
+        """An OutputBatcher when edge.output_batch > 1: per-input outputs then go out as JSON lists."""
         self.upstream = upstream
         self.input_name = input_name
         self._cond = threading.Condition()
@@ -69,25 +71,31 @@ class Router:
         sender = f"{meta.source_device or '-'}/{meta.source_module or '-'}"  # whose history (feature specs)
         results = self.agent.service.score_messages(bodies, TRANSPORT, sender, meta.properties)
         features = self.agent.service.settings.features
+        carried = messages.carried_properties(meta)
         for body, result in zip(bodies, results):
-            self._route(body, result, meta, features)
+            self._route(body, result, meta, features, carried)
 
     # -- outputs -----------------------------------------------------------------------------------
 
-    def _route(self, body: Any, result: dict, meta: InputMeta, features) -> None:
+    def _route(self, body: Any, result: dict, meta: InputMeta, features, carried: dict) -> None:
         if "error" in result:
-            self._send(ERRORS, self._error_body(result, meta), meta)
+            self._send(ERRORS, self._error_body(result, meta), meta, carried=carried)
             return
         # An entry script's run() may return any object: only a true "anomaly" goes to `anomalies`.
         anomaly = result.get("anomaly") is True
-        extra = {"modelVersion": str(result.get("model_version", ""))}
+        props = {**carried, "modelVersion": str(result.get("model_version", ""))}
         if isinstance(result.get("anomaly"), bool):
-            extra["anomaly"] = "true" if anomaly else "false"
-        self._send(SCORES, result, meta, extra)
-        if anomaly:
-            self._send(ANOMALIES, {**result, "message": body}, meta, extra, droppable_key="message")
-        if self.upstream.offer(body, result, features):
-            self._send(UPSTREAM, {**result, "message": body}, meta, extra, droppable_key="message")
+            props["anomaly"] = "true" if anomaly else "false"
+        self._send(SCORES, result, meta, carried=props)
+        upstream = self.upstream.offer(body, result, features)
+        if anomaly or upstream:
+            # One body (result + reading), encoded once, for both outputs that carry the reading.
+            with_reading = {**result, "message": body}
+            data = messages.encode(with_reading)
+            if anomaly:
+                self._send(ANOMALIES, with_reading, meta, carried=props, droppable_key="message", data=data)
+            if upstream:
+                self._send(UPSTREAM, with_reading, meta, carried=props, droppable_key="message", data=data)
 
     def _refuse(self, meta: InputMeta, reason: str, error_type: str) -> None:
         log.warning("input refused", extra={"error": reason, "input": meta.input_name, "message_id": meta.message_id})
@@ -104,15 +112,22 @@ class Router:
         self._send(UPSTREAM, summary, None, {"type": "summary"})
 
     def _send(self, output: str, body: dict, meta: InputMeta | None, extra: dict | None = None,
-              droppable_key: str | None = None) -> None:
-        data = messages.encode(body)
-        message = messages.build(data, meta, extra)
+              droppable_key: str | None = None, carried: dict | None = None, data: bytes | None = None) -> None:
+        """`carried`: the input's properties (plus any extra) built once; `data`: `body` already encoded."""
+        if self.batcher is not None and meta is not None:
+            props = {**(messages.carried_properties(meta) if carried is None else carried), **(extra or {})}
+            if meta.correlation:
+                props["correlationId"] = meta.correlation
+            self.batcher.add(output, body, props)
+            return
+        data = messages.encode(body) if data is None else data
+        message = messages.build(data, meta, extra, carried)
         if not messages.fits(message) and droppable_key:
             # The original reading made it too big for edgeHub; the verdict still goes out.
             body = {k: v for k, v in body.items() if k != droppable_key}
             body[f"{droppable_key}_omitted"] = "over edgeHub's 256 KB message limit"
             data = messages.encode(body)
-            message = messages.build(data, meta, extra)
+            message = messages.build(data, meta, extra, carried)
         if not messages.fits(message):
             self.outbox.discard(output, f"{len(data)} bytes is over edgeHub's 256 KB message limit")
             return

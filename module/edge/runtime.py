@@ -19,6 +19,7 @@ from prometheus_client import Gauge
 from . import client as sdk
 from .methods import MethodHandler
 from .outbox import Outbox
+from .output_batch import OutputBatcher
 from .routes import Router
 from .twin import DesiredApplier, ReportedPusher
 from .upstream import UpstreamPolicy
@@ -47,7 +48,9 @@ class EdgeRuntime:
         self._deadline = float("inf")
         self.outbox = Outbox(self._send, edge.buffer_max, self._on_sent, agent.metrics.output_dropped.inc)
         self.upstream = UpstreamPolicy(agent.settings.upstream, self._send_summary)
-        self.router = Router(agent, self.outbox, self.upstream, edge.input_name)
+        self.batcher = (OutputBatcher(self.outbox.put, edge.output_batch, edge.output_batch_ms)
+                        if edge.output_batch > 1 else None)
+        self.router = Router(agent, self.outbox, self.upstream, edge.input_name, self.batcher)
         self.methods = MethodHandler(agent, self.counters)
         self.desired = DesiredApplier(agent.handle_desired)
         self.reporter = ReportedPusher(self._patch_reported)
@@ -64,6 +67,8 @@ class EdgeRuntime:
     def start(self) -> None:
         """Returns at once; the connection is made in the background (edgeHub may start after us)."""
         self.outbox.start()
+        if self.batcher:
+            self.batcher.start()
         self.reporter.start()
         self.upstream.start()
         self._connector.start()
@@ -212,6 +217,8 @@ class EdgeRuntime:
             self._deadline = time.monotonic() + self.settings.stop_timeout_s
         self.upstream.stop()
         self.upstream.close()
+        if self.batcher:
+            self.batcher.stop()  # open batches go to the outbox before it flushes
         close_at = self._deadline - CLOSE_TIMEOUT_S
         flushed = self.outbox.flush(close_at - time.monotonic())
         self.reporter.flush(min(1.0, close_at - time.monotonic()))

@@ -4,6 +4,9 @@ scikit-learn's per-call cost dwarfs its per-row cost, so under concurrent load o
 requests is the single biggest throughput win. A lone request is scored at once; the batcher waits
 up to `max_wait_ms` for company only while it sees concurrent traffic (the last batch held more than
 one request), so a quiet device pays no added latency.
+
+A cheap scorer (the compiled forest: no per-call floor) gains nothing from company, so a small request
+is scored on the caller's own thread: no hand-off, no wake-up of the worker, no future to wait on.
 """
 
 from __future__ import annotations
@@ -52,11 +55,13 @@ class MicroBatcher:
         max_batch: int = 256,
         max_wait_ms: float = 2.0,
         observer: BatchObserver | None = None,
+        inline_max_rows: int = 64,
     ):
         self._slot = slot
         self.max_batch = max_batch
         self.max_wait_s = max_wait_ms / 1000.0
         self._observer = observer
+        self.inline_max_rows = inline_max_rows
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._accepting = True
         self._gate = threading.Lock()
@@ -75,10 +80,39 @@ class MicroBatcher:
         return future
 
     def score(self, rows: np.ndarray, timeout: float | None = 30.0) -> Scored:
+        model = self._slot.current
+        if model is not None and self._inline(model, len(rows)):
+            return self._score_inline(model, rows)
         try:
             return self.submit(rows).result(timeout)
         except FutureTimeout:
             raise ScoringFailed(f"no result within {timeout} s (the model is too slow or stuck)") from None
+
+    def _inline(self, model: LoadedModel, rows: int) -> bool:
+        if rows > self.inline_max_rows or not self._accepting:
+            return False
+        cheap_for = getattr(model.scorer, "cheap_for", None)
+        return cheap_for is not None and cheap_for(rows)
+
+    def _score_inline(self, model: LoadedModel, rows: np.ndarray) -> Scored:
+        """The caller's thread scores with the model it read: a swap meanwhile does not touch it."""
+        started = time.perf_counter()
+        scores = self._call_model(model, rows)
+        if self._observer:
+            self._observer(1, len(rows), time.perf_counter() - started)
+        return Scored(scores, model)
+
+    @staticmethod
+    def _call_model(model: LoadedModel, X: np.ndarray) -> np.ndarray:
+        """The model's failure fails this request or batch (ScoringFailed), never the process."""
+        try:
+            scores = model.scorer.score(X)
+            if scores.shape != (len(X),):
+                raise ValueError(f"scorer returned shape {scores.shape} for {len(X)} rows")
+        except Exception as exc:
+            log.warning("model raised while scoring", extra={"model_version": model.version, "error": repr(exc)})
+            raise ScoringFailed(f"model {model.version} failed to score: {exc!r}") from None
+        return scores
 
     def stop(self, timeout: float = 10.0) -> None:
         """Refuse new requests, finish every queued one, then end the worker."""
@@ -143,14 +177,11 @@ class MicroBatcher:
             self._fail(batch, NoModel("no model is loaded yet"))
             return
         started = time.perf_counter()
+        X = batch[0].rows if len(batch) == 1 else np.concatenate([r.rows for r in batch])
         try:
-            X = batch[0].rows if len(batch) == 1 else np.concatenate([r.rows for r in batch])
-            scores = model.scorer.score(X)
-            if scores.shape != (len(X),):
-                raise ValueError(f"scorer returned shape {scores.shape} for {len(X)} rows")
-        except Exception as exc:  # the model's failure fails this batch, never the process
-            log.warning("model raised while scoring", extra={"model_version": model.version, "error": repr(exc)})
-            self._fail(batch, ScoringFailed(f"model {model.version} failed to score: {exc!r}"))
+            scores = self._call_model(model, X)
+        except ScoringFailed as exc:
+            self._fail(batch, exc)
             return
         elapsed = time.perf_counter() - started
         offset = 0

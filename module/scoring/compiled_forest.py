@@ -76,6 +76,11 @@ class CompiledForestScorer:
         self._plain = plain
         self.cost = cost
 
+    def cheap_for(self, rows: int) -> bool:
+        """True when `rows` are walked by the compiled evaluator (microseconds a row, no per-call floor),
+        so the caller may score them on its own thread instead of handing them to the batcher."""
+        return self.cost.prefers_compiled(rows)
+
     def score(self, X: np.ndarray) -> np.ndarray:
         if (
             not isinstance(X, np.ndarray)

@@ -27,7 +27,8 @@ class ScoringService:
         self.history = history or FeatureState()
         """Per-partition feature history (module/features): agent state, kept across model swaps."""
         self._live = (settings, FeatureExtractor(settings.features))
-        self.batcher = MicroBatcher(slot, settings.max_batch, settings.max_wait_ms, metrics.observe_batch)
+        self.batcher = MicroBatcher(slot, settings.max_batch, settings.max_wait_ms, metrics.observe_batch,
+                                    settings.inline_max_rows)
         self._apply_lock = threading.Lock()
 
     @property
@@ -46,6 +47,7 @@ class ScoringService:
             self._live = (section, FeatureExtractor(section.features))
             self.batcher.max_batch = section.max_batch
             self.batcher.max_wait_s = section.max_wait_ms / 1000.0
+            self.batcher.inline_max_rows = section.inline_max_rows
 
     def threshold_for(self, model, settings: ScoringSection | None = None) -> float:
         """scoring.threshold when set, else the model's own cut-off; `settings` as read for this request."""
@@ -74,6 +76,8 @@ class ScoringService:
         if model is not None and model.entry is not None:
             return self._score_with_script(model, messages, transport, started)
         settings, extractor = self._live
+        # The one place a message becomes a feature row; a cheap scorer then scores it on this same
+        # (receiving) thread, so per-partition history updated here sees messages in this thread's order.
         if model is not None and model.features is not None:
             parsed, width = self._windowed(model.features, messages, sender, headers), model.features.width
         else:

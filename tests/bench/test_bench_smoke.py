@@ -35,14 +35,14 @@ def metric(doc: dict, section: str, case_part: str, subject: str, key: str):
 def quick_run(tmp_path_factory) -> tuple[subprocess.CompletedProcess, dict, Path]:
     out = tmp_path_factory.mktemp("bench-results")
     proc = subprocess.run([sys.executable, "-m", "bench", "--quick", "--results-dir", str(out)],
-                          cwd=REPO, capture_output=True, text=True, timeout=280)
+                          cwd=REPO, capture_output=True, text=True, timeout=400)
     latest = out / "latest.json"
     doc = json.loads(latest.read_text()) if latest.exists() else {}
     return proc, doc, out
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(420)
 def test_quick_run_writes_every_section(quick_run):
     proc, doc, out = quick_run
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -58,7 +58,7 @@ def test_quick_run_writes_every_section(quick_run):
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(420)
 def test_quick_run_numbers_are_sane(quick_run):
     _, doc, _ = quick_run
     for section in doc["sections"].values():
@@ -69,9 +69,17 @@ def test_quick_run_numbers_are_sane(quick_run):
     for subject in ("agent", "naive Flask"):
         assert metric(doc, "http", "concurrency 1", subject, "rps") > 0
         assert metric(doc, "http", "concurrency 1", subject, "p50_ms") > 0
-    for subject in ("agent", "naive module"):
+    for subject in ("agent", "SDK echo module", "naive module"):
         assert metric(doc, "edgehub", "burst", subject, "msgs_per_s") > 0
         assert metric(doc, "edgehub", "burst", subject, "unscored") == 0
+        assert metric(doc, "edgehub", "burst", subject, "cpu_ms_per_msg") > 0
+    assert metric(doc, "edgehub", "burst", "agent", "outputs_per_1000") == 1000
+    assert metric(doc, "edgehub", "burst", "agent, edge.output_batch", "outputs_per_1000") < 1000
+    assert metric(doc, "edgehub", "burst", "agent, edge.output_batch", "unscored") == 0
+    assert metric(doc, "http", "concurrency 1", "Flask + waitress, no model", "rps") > 0
+    names = [t["name"] for t in doc["targets"]]
+    assert any("SDK echo module (CPU per message)" in n for n in names)
+    assert any("web stack ceiling" in n for n in names)
     assert metric(doc, "compiled", "one row", "scikit-learn", "ms") > 0
     assert metric(doc, "swap", "swaps", "agent", "requests") > 0
     assert metric(doc, "bytes", "6 KB", "URL download", "bytes") > metric(doc, "bytes", "6 KB", "twin", "bytes") / 4

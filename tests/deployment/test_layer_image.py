@@ -40,6 +40,8 @@ def test_model_updates_on_the_real_runtime_image_pull_only_the_model_layer(tmp_p
             served = served_get_bytes(registry.requests_since(mark))
             assert served == result["layer_bytes"] + result["config_bytes"] + result["manifest_bytes"]
             assert served == result["device_pull_bytes"]
+            # The runtime's build history stays out of the model's config: the layer + at most 4 KB.
+            assert served - result["layer_bytes"] <= 4096, (result["config_bytes"], result["manifest_bytes"])
             model_size = (bundle / "model.pkl").stat().st_size
             figures.append((label, model_size, result["layer_bytes"], result["config_bytes"], result["manifest_bytes"], served))
         manifest = json.loads(skopeo("inspect", "--raw", "--tls-verify=false", f"docker://{base}").stdout)

@@ -34,6 +34,14 @@ def test_outputs_buffered_in_order_and_overflow_counted(hub, broker, start_agent
     assert len(seqs) + dropped == top, "every summary up to the newest was delivered or counted as dropped"
     assert any(e.get("msg") == "output buffer full: oldest outputs dropped" for e in agent.logs())
 
+    # Back on the connected path (scored and sent on the SDK's handler thread): every input answered.
+    reading = {"machine": {"temperature": 85.0, "pressure": 8.29}, "ambient": {"temperature": 21.0, "humidity": 25}}
+    for i in range(20):
+        hub.send_input(reading, correlation_id=f"after-{i}")
+    for i in range(20):
+        hub.wait_correlated("scores", f"after-{i}")
+    assert agent.metric("agent_outputs_dropped_total") == dropped
+
 
 def test_sigterm_while_edgehub_is_down_exits_in_time_and_counts_what_was_lost(hub, broker, start_agent):
     agent = start_agent()

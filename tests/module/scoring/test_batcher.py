@@ -238,3 +238,59 @@ def test_through_the_service_a_raising_model_gives_error_results(forest, rows):
     assert fine[0]["score"] == float(forest.score_samples(rows[1:2])[0]) and fine[0]["id"] == "y"
     assert metrics.registry.get_sample_value("agent_errors_total", {"kind": "ScoringFailed"}) == 2
     service.stop()
+
+
+class CheapScorer(GatedScorer):
+    """A scorer that says it has no per-call floor for up to `cheap_rows` rows (as the compiled forest does)."""
+
+    def __init__(self, estimator, cheap_rows: int = 1000, **kw):
+        super().__init__(estimator, **kw)
+        self.cheap_rows = cheap_rows
+        self.threads: list[str] = []
+
+    def cheap_for(self, rows: int) -> bool:
+        return rows <= self.cheap_rows
+
+    def score(self, X):
+        self.threads.append(threading.current_thread().name)
+        return super().score(X)
+
+
+def test_a_cheap_scorer_scores_small_requests_on_the_callers_thread(forest, rows, batches):
+    scorer = CheapScorer(forest)
+    batcher, _, _ = make(forest, batches, scorer=scorer, inline_max_rows=8)
+    small, large = rows[:8], rows[100:109]
+    got = batcher.score(small)
+    assert np.array_equal(bits(got.scores), bits(forest.score_samples(small))) and got.model.version == "v1"
+    assert scorer.threads == [threading.current_thread().name]
+    batcher.score(large)  # over inline_max_rows: the batcher's worker scores it
+    assert scorer.threads[-1] == "batcher"
+    seen, _ = batches
+    assert seen == [(1, 8), (1, 9)], "inline calls are observed like batches (metrics)"
+    batcher.stop()
+
+
+def test_inline_is_off_for_an_expensive_scorer_or_when_turned_off(forest, rows, batches):
+    expensive = CheapScorer(forest, cheap_rows=0)
+    batcher, _, _ = make(forest, batches, scorer=expensive)
+    batcher.score(rows[:1])
+    assert expensive.threads == ["batcher"]
+    batcher.stop()
+    cheap = CheapScorer(forest)
+    batcher, _, _ = make(forest, batches, scorer=cheap, inline_max_rows=0)
+    batcher.score(rows[:1])
+    assert cheap.threads == ["batcher"]
+    batcher.stop()
+
+
+def test_inline_failures_fail_the_request_only_and_stop_refuses_inline_too(forest, rows, batches):
+    scorer = CheapScorer(forest, poison=-99.0)
+    batcher, _, _ = make(forest, batches, scorer=scorer)
+    bad = rows[:2].copy()
+    bad[0, 0] = -99.0
+    with pytest.raises(ScoringFailed, match="v1 failed to score.*blew up"):
+        batcher.score(bad)
+    assert batcher.score(rows[5:6]).scores.shape == (1,)
+    batcher.stop()
+    with pytest.raises(ShuttingDown):
+        batcher.score(rows[:1])
