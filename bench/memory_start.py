@@ -47,7 +47,7 @@ def run(ctx: Context) -> dict:
         "agent, compiled off": lambda h, p, f: procs.agent(
             h, p, f, env={"AGENT_AGENT_LOG_LEVEL": "warning", "AGENT_SCORING_COMPILED": "false"}),
         "naive Flask": lambda h, p, f: procs.naive_flask(h, p, f, threads=16),
-        # Evidence for the README: joblib 1.2 imports distutils, which a pip-installed setuptools turns
+        # Evidence for docs/benchmarks.md: joblib 1.2 imports distutils, which a pip-installed setuptools turns
         # into an import of setuptools and pkg_resources (~12 MB, ~0.3 s) unless told to use the stdlib's.
         "agent, SETUPTOOLS_USE_DISTUTILS=stdlib": lambda h, p, f: procs.agent(
             h, p, f, env={"AGENT_AGENT_LOG_LEVEL": "warning", "SETUPTOOLS_USE_DISTUTILS": "stdlib"}),

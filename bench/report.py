@@ -1,4 +1,4 @@
-"""The table (Markdown, so it pastes into the README as is) and the JSON written under bench/results/."""
+"""The table (Markdown, so it pastes into docs/benchmarks.md as is) and the JSON written under bench/results/."""
 
 from __future__ import annotations
 

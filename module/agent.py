@@ -9,6 +9,7 @@ import threading
 from pathlib import Path
 from typing import Any, Callable
 
+from .api import admin, oip
 from .api.app import Core, create_app
 from .api.server import HttpServer
 from .desired_file import DesiredFile
@@ -23,14 +24,12 @@ from .scoring.prepare import prepare
 from .scoring.service import ScoringService
 from .scoring.slot import LoadedModel, ModelSlot
 from .settings import LIVE_SECTIONS, Settings
+from .updates.manager import UpdateManager
 
 log = logging.getLogger(__name__)
 
 #: Variables IoT Edge sets for a module; without them (and without a connection string) we run locally.
 EDGE_ENVIRONMENT = ("EdgeHubConnectionString", "IOTEDGE_WORKLOADURI")
-
-#: Modules under api/ that each provide `blueprint(agent) -> flask.Blueprint`.
-BLUEPRINTS = ("admin", "oip")
 
 
 def edge_environment_present(environ=os.environ) -> bool:
@@ -93,7 +92,7 @@ class Agent:
 
     def load_initial_model(self) -> None:
         """The model to serve at start: what the update pipeline restores, else the embedded default."""
-        if self.updater is not None and self.updater.restore():
+        if self.updater.restore():
             return
         self.activate(self.load_embedded_default())
 
@@ -117,10 +116,7 @@ class Agent:
                 elif whole and getattr(self.settings, name) != getattr(self.base_settings, name):
                     self._apply_section(name, None, version, whole)  # deleted: back to the base settings
         if "model" in doc or whole:
-            if self.updater is not None:
-                self.updater.desired(doc.get("model"), version, whole=whole)
-            elif "model" in doc:
-                self.reported.patch({"model": {"status": "failed", "error": "model updates are not available"}})
+            self.updater.desired(doc.get("model"), version, whole=whole)
 
     def _apply_section(self, name: str, values: Any, version: Any, whole: bool = False) -> None:
         try:
@@ -176,28 +172,11 @@ class Agent:
         log.info("agent ready", extra={"model_version": self.slot.current.version, "local": local})
 
     def _start_updater(self) -> None:
-        try:
-            from .updates.manager import UpdateManager
-        except ModuleNotFoundError as exc:
-            if not (exc.name or "").startswith(f"{__package__}.updates"):
-                raise
-            return
         self.updater = UpdateManager(self)
 
     def _blueprints(self) -> list:
         """Route groups beside the core ones: admin (rollback, reload) and Open Inference Protocol v2."""
-        import importlib
-
-        found = []
-        for name in BLUEPRINTS:
-            try:
-                mod = importlib.import_module(f"{__package__}.api.{name}")
-            except ModuleNotFoundError as exc:
-                if exc.name != f"{__package__}.api.{name}":
-                    raise
-                continue
-            found.append(mod.blueprint(self))
-        return found
+        return [admin.blueprint(self), oip.blueprint(self)]
 
     def _start_edge(self) -> None:
         from .edge.runtime import EdgeRuntime

@@ -53,12 +53,15 @@ class Section(BaseModel):
 
 
 class AgentSection(Section):
+    """The process: where it keeps its data, how it logs, where its desired state comes from."""
+
     data_dir: Path = Path("data")
     """Where model versions, the partial downloads and the default model live (a host bind mount)."""
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     """JSON log lines on stdout at this level and above (the SDK's own chatter starts at warning)."""
     local: bool = False
-    """Run without the IoT Edge SDK (also chosen when no IoT Edge environment is present)."""
+    """Run without the IoT Edge SDK (HTTP and --desired only); also chosen, and logged, when neither
+    EdgeHubConnectionString / IOTEDGE_WORKLOADURI nor edge.connection_string is present."""
     desired_file: Path | None = None
     """A YAML/JSON file shaped like the twin's desired properties, watched for changes."""
     desired_poll_s: float = Field(1.0, gt=0, le=60)
@@ -75,6 +78,8 @@ class AgentSection(Section):
 
 
 class HttpSection(Section):
+    """The local HTTP API (/score, /model, /metrics, /admin, /v2) other modules and clients call."""
+
     enabled: bool = True
     """Serve the HTTP API (waitress); off leaves edgeHub routes as the only way in."""
     host: str = "0.0.0.0"
@@ -90,10 +95,13 @@ class HttpSection(Section):
 
 
 class ScoringSection(Section):
+    """How telemetry becomes rows and rows become scores; live from the desired state."""
+
     threshold: float | None = None
     """score < threshold is an anomaly; None uses the model's own cut-off (IsolationForest offset_)."""
     features: tuple[str, ...] = DEFAULT_FEATURES
-    """Dotted field paths into the telemetry JSON, in the order the model expects its columns."""
+    """Dotted field paths into the telemetry JSON, in the order the model expects its columns: a list, or a
+    numbered object {"0": ..., "1": ...} as twins need; refused live when the active model expects another count."""
     max_batch: int = Field(256, ge=1, le=100_000)
     """The batcher stops collecting once it holds this many rows (one request is never split)."""
     max_wait_ms: float = Field(2.0, ge=0, le=1000)
@@ -125,25 +133,37 @@ class ScoringSection(Section):
 
 
 class UpdatesSection(Section):
+    """The model-update pipeline: downloads, verification, the store; read at start."""
+
     max_model_bytes: int = Field(DEFAULT_MAX_MODEL_BYTES, ge=1)
+    """Largest model file accepted (64 MiB); also caps every download."""
     public_key: str | None = None
     """Ed25519 public key (PEM text, a path to a PEM file, or raw base64); signatures required if set."""
     extra_ca: Path | None = None
+    """A PEM CA file trusted for https downloads beside the system's (e.g. an on-site mirror's private CA)."""
     keep_versions: int = Field(3, ge=2, le=50)
+    """Model versions kept in the store (current and previous always)."""
     connect_timeout_s: float = Field(10.0, gt=0)
+    """Per download request: seconds to connect."""
     read_timeout_s: float = Field(30.0, gt=0)
+    """Per download request: a stall past this resumes the download with a Range request."""
     retries: int = Field(6, ge=0, le=100)
+    """Retries without progress before an update is reported failed (the download is tried again 5 minutes later)."""
     backoff_base_s: float = Field(1.0, ge=0)
+    """First wait between retries; it doubles each time (times a jitter of 0.5-1.0)."""
     backoff_max_s: float = Field(60.0, ge=0)
+    """Longest wait between retries."""
     allowed_globals: tuple[str, ...] = ()
     """Extra "module.name" globals the restricted unpickler admits, beside the built-in allow-list."""
     baked_model_dir: Path = Path("/app/model")
-    """Where a model image's tiny layer puts the model and its manifest."""
+    """Where a model image's tiny layer puts the model and its manifest.json."""
 
     _split_globals = field_validator("allowed_globals", mode="before")(numbered_to_list)
 
 
 class UpstreamSection(Section):
+    """What the "upstream" output sends over the paid link; live from the desired state."""
+
     mode: Literal["all", "anomalies", "summary"] = "anomalies"
     """What goes to the "upstream" output (routed to IoT Hub): every result, anomalies only, or summaries only."""
     summary_every_s: float = Field(300.0, gt=0)
@@ -151,7 +171,10 @@ class UpstreamSection(Section):
 
 
 class EdgeSection(Section):
+    """The IoT Edge connection (azure-iot-device SDK); read at start."""
+
     input_name: str = "telemetry"
+    """The edgeHub input telemetry arrives on (routes name it: BrokeredEndpoint("/modules/<m>/inputs/<name>"))."""
     buffer_max: int = Field(10_000, ge=1)
     """Outputs held while edgeHub is unreachable; beyond this the oldest are dropped and counted."""
     connection_string: str | None = None

@@ -10,10 +10,19 @@ from ..bundling import BundleError, build_bundle
 
 EXIT_USAGE = 2
 
+EPILOG = """\
+The bundle directory holds manifest.json, the model file, payload.zst (the model, zstd-compressed) and
+desired.json (the desired "model" section). A model whose payload fits the twin (24,576 characters of
+base64) travels inline; a larger one goes by URL: host payload.zst and put its URL in desired.json
+(model.url), or give --url now.
+
+Next: python -m deployment publish --device DEVICE --bundle DIR (or --fleet CONDITION).
+"""
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("bundle", help="bundle a trained model: manifest, payload.zst, desired.json",
-                              description=__doc__)
+                              description=__doc__, epilog=EPILOG)
     p.add_argument("model_file", type=Path, metavar="MODEL_FILE", help="the pickle, joblib or skops file")
     p.add_argument("--version", required=True, help="the model version the devices will report")
     p.add_argument("--format", choices=("pickle", "joblib", "skops"), help="default: from the file suffix")

@@ -12,11 +12,8 @@ def blueprint(agent) -> Blueprint:
     bp = Blueprint("admin", __name__, url_prefix="/admin")
 
     def run(action: str):
-        updater = agent.updater
-        if updater is None:
-            return jsonify({"error": "model updates are not available in this agent"}), 409
         try:
-            state = getattr(updater, action)()
+            state = getattr(agent.updater, action)()
         except UpdateError as exc:
             return jsonify({"error": str(exc), "stage": exc.stage}), status_for(exc)
         except AgentError as exc:

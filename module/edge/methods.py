@@ -12,7 +12,6 @@ from ..statuses import status_for, status_for_result
 
 log = logging.getLogger(__name__)
 
-NOT_IMPLEMENTED = 501
 NOT_FOUND = 404
 #: IoT Hub caps direct-method payloads at 128 KB each way.
 MAX_PAYLOAD_BYTES = 128 * 1024
@@ -69,11 +68,8 @@ class MethodHandler:
         }
 
     def _update_action(self, action: str) -> tuple[int, Any]:
-        updater = self.agent.updater
-        if updater is None:
-            return NOT_IMPLEMENTED, {"error": f"{action}: model updates are not available in this build"}
         try:
-            return 200, getattr(updater, action)()
+            return 200, getattr(self.agent.updater, action)()
         except UpdateError as exc:
             return status_for(exc), {**_error_body(exc), "stage": exc.stage}
 

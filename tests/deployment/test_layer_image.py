@@ -2,7 +2,7 @@
 
 The runtime image (tools/build-images.sh) is pushed with skopeo; a 6 KB and a 5 MB model are layered on it
 with `deployment layer`; a device that already holds the runtime pulls them with skopeo, and the registry's
-log says how many bytes it served. The figures are written to the test's output (README: "bytes a device pulls").
+log says how many bytes it served. The figures are written to the test's output (docs/iot-edge.md: "bytes a device pulls").
 """
 
 from __future__ import annotations

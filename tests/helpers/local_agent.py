@@ -39,7 +39,7 @@ def in_process(tmp_path: Path, **sections) -> Iterator[Agent]:
 class AgentProcess:
     """`python -m module` as a user starts it; stdout (JSON log lines) and stderr are kept in files."""
 
-    def __init__(self, tmp_path: Path, *args: str, env: dict | None = None):
+    def __init__(self, tmp_path: Path, *args: str, env: dict | None = None, cwd: Path = ROOT):
         self.host = loopback_address()
         self.port = free_port(self.host)
         self.url = f"http://{self.host}:{self.port}"
@@ -51,7 +51,7 @@ class AgentProcess:
         command = [sys.executable, "-m", "module", "--http-host", self.host, "--http-port", str(self.port)]
         command += ["--data-dir", str(tmp_path / "data"), *args]
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
-            self.proc = subprocess.Popen(command, cwd=ROOT, env=environ, stdout=out, stderr=err)
+            self.proc = subprocess.Popen(command, cwd=cwd, env=environ, stdout=out, stderr=err)
 
     def wait_ready(self, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
@@ -83,8 +83,9 @@ class AgentProcess:
 
 
 @contextmanager
-def subprocess_agent(tmp_path: Path, *args: str, env: dict | None = None) -> Iterator[AgentProcess]:
-    agent = AgentProcess(tmp_path, *args, env=env)
+def subprocess_agent(tmp_path: Path, *args: str, env: dict | None = None,
+                     cwd: Path = ROOT) -> Iterator[AgentProcess]:
+    agent = AgentProcess(tmp_path, *args, env=env, cwd=cwd)
     try:
         yield agent
     finally:

@@ -59,7 +59,7 @@ def client(served):
 
 
 def rows(n: int = 6) -> np.ndarray:
-    """Real NAB rows and, last, the README's example reading, which the default model calls an anomaly."""
+    """Real NAB rows and, last, the quick start's example reading, which the default model calls an anomaly."""
     _, values = nab.load_series()
     X = nab.to_features(values[:n])
     X[-1] = [21.32, 1.04, 20.86, 25.0]

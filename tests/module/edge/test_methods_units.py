@@ -17,12 +17,6 @@ def handler(updater=None):
     return MethodHandler(SimpleNamespace(updater=updater, service=Service()), counters=dict)
 
 
-def test_rollback_and_reload_without_the_update_pipeline_are_501():
-    for name in ("rollback", "reload"):
-        status, body = handler().handle(name, {})
-        assert status == 501 and "not available" in body["error"]
-
-
 def test_an_answer_over_128_kb_is_413():
     status, body = handler().handle("score", [{}] * 1000)
     assert status == 413 and "128 KB" in body["error"]

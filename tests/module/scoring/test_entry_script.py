@@ -67,7 +67,7 @@ def message(row, **extra) -> dict:
 def nab_rows(n: int = 5) -> np.ndarray:
     _, values = nab.load_series()
     X = nab.to_features(values[:n])
-    X[-1] = [21.32, 1.04, 20.86, 25.0]  # the README's example reading: an anomaly for the default model
+    X[-1] = [21.32, 1.04, 20.86, 25.0]  # the quick start's example reading: an anomaly for the default model
     return X
 
 

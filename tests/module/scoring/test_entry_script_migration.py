@@ -1,4 +1,4 @@
-"""The README's migration, step by step: the seed-shaped iot_score.py runs unchanged in `python -m module`,
+"""The migration in docs/clients.md, step by step: the seed-shaped iot_score.py runs unchanged in `python -m module`,
 then a retrained model reaches it through the desired state (bundle, hosted payload, desired file)."""
 
 from __future__ import annotations
