@@ -30,6 +30,8 @@ CLOCK_SKEW = timedelta(minutes=15)
 #: Blocks of this size give the progress line something to show for a 100-tree model (~300 KB).
 BLOCK_BYTES = 64 * 1024
 SHA256_METADATA = "sha256"
+#: Retries per request (azure-core backs off exponentially); a dead endpoint then fails in seconds.
+RETRIES = 2
 
 
 class StorageError(HubError):
@@ -129,7 +131,7 @@ def _service(container: Container, credential: Credential, ca_file: str | None):
             if credential.account_key else credential.token)
     options = {"connection_verify": ca_file} if ca_file else {}
     return BlobServiceClient(container.account_url, credential=auth, max_block_size=BLOCK_BYTES,
-                             max_single_put_size=BLOCK_BYTES, **options)
+                             max_single_put_size=BLOCK_BYTES, retry_total=RETRIES, **options)
 
 
 def _already_there(blob_client, size: int, digest: str) -> bool:

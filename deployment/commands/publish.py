@@ -29,7 +29,14 @@ def register(subparsers) -> None:
     p.add_argument("--module", default=DEFAULT_MODULE, help=f"module id (default {DEFAULT_MODULE})")
     p.add_argument("--bundle", required=True, metavar="DIR", help="a directory written by `bundle`")
     p.add_argument("--hub-connection-string", metavar="S", help=f"service connection string (or ${ENV_CONNECTION_STRING})")
-    p.add_argument("--url", help="HTTPS URL where payload.zst was uploaded (for models too large to go inline)")
+    hosting = p.add_mutually_exclusive_group()
+    hosting.add_argument("--url", help="HTTPS URL where payload.zst was uploaded (for models too large to go inline)")
+    hosting.add_argument("--upload", metavar="CONTAINER_URL",
+                         help="upload payload.zst to this Blob Storage container and publish a read-only SAS URL "
+                              "(credential: $AZURE_STORAGE_CONNECTION_STRING, $AZURE_STORAGE_KEY, else Azure AD)")
+    p.add_argument("--sas-days", type=float, metavar="D",
+                   help="SAS lifetime in days (default 30 with an account key, 7, Azure's maximum, with Azure AD)")
+    p.add_argument("--config", metavar="FILE", help="JSON/YAML with a `storage` section: container_url, sas_days")
     p.add_argument("--scoring", metavar="FILE", help="JSON/YAML desired `scoring` section to publish with it")
     p.add_argument("--upstream", metavar="FILE", help="JSON/YAML desired `upstream` section to publish with it")
     fleet = p.add_argument_group("fleet (with --fleet)")
@@ -52,10 +59,39 @@ def _sections(args: argparse.Namespace, bundle) -> dict[str, dict]:
     return sections
 
 
+def _hosted_url(args: argparse.Namespace, bundle) -> str | None:
+    """With --upload (or a config's storage section) and a model that does not travel inline: its SAS URL."""
+    from ..storage_config import storage_options
+
+    container_url, sas_days = storage_options(args.config, args.upload, args.sas_days)
+    if not container_url or args.url:
+        return None
+    if not bundle.needs_url and not args.upload:
+        return None  # inline models need no host; --upload given explicitly still uploads
+    from .. import blob_hosting
+    from ..tables import ProgressLine
+
+    container = blob_hosting.parse_container_url(container_url)
+    credential = blob_hosting.credential_from_environment(container)
+    line = ProgressLine()
+    try:
+        hosted = blob_hosting.host_payload(bundle.payload, container, credential, sas_days,
+                                           lambda done, total: line.update(f"upload {done:,}/{total:,} B"))
+    finally:
+        line.done()
+    what = "uploaded" if hosted.uploaded else "already in the container (same size and sha256), not re-sent"
+    print(f"payload {hosted.blob} ({hosted.size:,} B) {what}; SAS read-only, https only, signed with "
+          f"{hosted.signed_with}, expires {hosted.expires:%Y-%m-%d %H:%M} UTC", file=sys.stderr)
+    args.hosted = hosted
+    return hosted.url
+
+
 def run(args: argparse.Namespace) -> int:
     connection = parse_connection_string(args.hub_connection_string)
     bundle = load_bundle(args.bundle)
-    if args.url or bundle.needs_url:
+    args.hosted = None
+    args.url = _hosted_url(args, bundle) or args.url
+    if args.hosted is None and (args.url or bundle.needs_url):
         print("host the payload yourself, e.g. in Azure Blob Storage (the sha256 in the twin pins its bytes):",
               file=sys.stderr)
         for line in upload_hints(bundle):
