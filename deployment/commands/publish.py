@@ -47,6 +47,7 @@ def register(subparsers) -> None:
     p.add_argument("--wait", action="store_true", help="wait for gates and devices instead of returning at once")
     p.add_argument("--timeout", type=float, default=900.0, metavar="S", help="how long --wait waits (900 s)")
     p.add_argument("--poll", type=float, default=5.0, metavar="S", help=argparse.SUPPRESS)
+    p.add_argument("--json", action="store_true", help="one JSON document on stdout; the prose goes to stderr")
     p.set_defaults(func=run)
 
 
@@ -97,6 +98,12 @@ def run(args: argparse.Namespace) -> int:
         for line in upload_hints(bundle):
             print("  " + line, file=sys.stderr)
     sections = _sections(args, bundle)
+    model = sections["model"]
+    args.result = {"version": model.get("version"), "sha256": model.get("sha256"), "size": model.get("size"),
+                   "delivery": "url" if model.get("url") else "inline", "url": model.get("url"),
+                   "hosting": args.hosted.as_json() if args.hosted else None,
+                   "target": {"device": args.device, "module": args.module} if args.device else
+                   {"fleet": args.fleet, "deployment": args.name, "waves": list(args.waves or ())}}
     hub = Hub(connection)
     if args.device:
         return _publish_device(hub, args, sections)
@@ -113,6 +120,9 @@ def _publish_device(hub: Hub, args: argparse.Namespace, sections: dict[str, dict
     from ..publish_device import publish_to_device
 
     published = publish_to_device(hub, args.device, args.module, sections)
+    if isinstance(getattr(args, "result", None), dict):
+        args.result.update(patch_bytes=published.patch_bytes, desired_bytes=published.desired_bytes,
+                           desired_version=published.desired_version)
     model = sections["model"]
     how = f"url {model['url']}" if "url" in model else f"inline, {len(model['inline'].get('chunks', {}))} chunks"
     print(f"published model {model.get('version')} to {args.device}/{args.module} ({how}); patch "

@@ -153,3 +153,25 @@ def test_an_upload_url_with_a_sas_token_is_refused(iothub, big_bundle, capsys):
     assert main(["publish", "--device", "dev-1", "--bundle", str(big_bundle),
                  "--upload", "https://acct.blob.core.windows.net/models?sv=x&sig=y"]) == 2
     assert "without a SAS token" in capsys.readouterr().err
+
+
+def test_json_documents_for_bundle_publish_and_status(iothub, azurite, big_model, tmp_path, capsys):
+    """What a release pipeline reads: one JSON document on stdout per command, prose and progress on stderr."""
+    assert main(["bundle", str(big_model), "--version", "4", "--out", str(tmp_path / "b4"), "--json"]) == 0
+    out, err = capsys.readouterr()
+    bundled = json.loads(out)
+    assert bundled["delivery"] == "url" and bundled["needs_upload"] and bundled["url"] is None
+    assert bundled["payload_bytes"] == (tmp_path / "b4" / "payload.zst").stat().st_size and "bundle 4" in err
+    iothub.state.add_device("dev-1", modules=(MODULE,))
+    assert main(["publish", "--device", "dev-1", "--bundle", bundled["bundle"], "--json",
+                 "--upload", azurite.container_url("models")]) == 0
+    out, err = capsys.readouterr()
+    doc = json.loads(out)
+    assert doc["exit_code"] == 0 and doc["url"] == _published_url(iothub) and doc["hosting"]["uploaded"]
+    assert doc["hosting"]["sha256"] == bundled["payload_sha256"] and "upload " in err and "published" in err
+    assert main(["status", "--device", "dev-1", "--module", MODULE, "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["devices"][0]["device"] == "dev-1" and status["counts"]["total"] == 1
+    assert main(["publish", "--device", "dev-1", "--bundle", bundled["bundle"], "--json"]) == 2
+    refused = json.loads(capsys.readouterr().out)
+    assert refused["exit_code"] == 2 and "too large" in refused["error"]
