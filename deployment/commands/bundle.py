@@ -37,7 +37,8 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     m = bundle.manifest
     args.result = result(bundle, bool(args.url))
-    how = "inline in the twin" if bundle.inline else f"by URL {bundle.section['url']}"
+    how = "inline in the twin" if bundle.inline else (
+        f"by URL {bundle.section['url']}" if args.url else "by URL, once payload.zst is hosted (publish --upload)")
     print(f"bundle {m['version']} ({m['format']}, {m['size']} bytes, sha256 {m['sha256'][:12]}...) in {bundle.directory}")
     print(f"delivery: {how}; signed: {'yes' if 'signature' in m else 'no'}; canary rows: "
           f"{len(m.get('canary', {}).get('inputs', {}))}")

@@ -83,3 +83,23 @@ class Azurite:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def main() -> None:
+    """`python -m tests.helpers.azurite DIR`: Azurite over HTTPS for trying `publish --upload` by hand."""
+    import sys
+    import threading
+
+    blob = Azurite(Path(sys.argv[1] if len(sys.argv) > 1 else "azurite-demo")).start()
+    print(f"export AZURE_STORAGE_CONNECTION_STRING='{blob.connection_string}'")
+    print(f"export AZURITE_CA='{blob.ca_file}'")
+    print(f"export CONTAINER_URL='{blob.container_url('models')}'")
+    print("# Ctrl-C stops", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        blob.stop()
+
+
+if __name__ == "__main__":
+    main()
