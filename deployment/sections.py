@@ -68,6 +68,9 @@ def check_url(url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("https", "http") or not parts.netloc:
         raise UsageError(f"--url {url!r}: expected an https:// URL where payload.zst was uploaded")
+    if PLACEHOLDER_HOST in url:
+        raise UsageError(f"--url {url!r} is the bundler's placeholder, not a host: upload payload.zst "
+                         "(publish --upload CONTAINER_URL does it) and publish that URL")
     return url
 
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the agent needs into .venv (Python 3.11 + the pinned requirements).
 # With --test: also Debian's packages the tests start for real (mosquitto, docker-registry, skopeo,
-# buildah, umoci, debootstrap, qemu) and the test requirements.
+# buildah, umoci, debootstrap, qemu), the test requirements and the Node tools the tests start (Azurite,
+# pinned in tools/node/package-lock.json, installed into tools/node/node_modules: nothing global).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 want_test=0
@@ -27,6 +28,12 @@ fi
 if [ $want_test = 1 ]; then
   apt_install mosquitto docker-registry skopeo buildah umoci debootstrap qemu-user-static binfmt-support \
     openssl ca-certificates curl
+  command -v npm >/dev/null || apt_install nodejs npm
+  if [ ! -x tools/node/node_modules/.bin/azurite-blob ] || ! cmp -s tools/node/package-lock.json tools/node/node_modules/.installed-lock.json; then
+    # --ignore-scripts: no install hook runs; Azurite needs none.
+    npm ci --prefix tools/node --no-audit --no-fund --ignore-scripts --loglevel=error >/dev/null
+    cp tools/node/package-lock.json tools/node/node_modules/.installed-lock.json
+  fi
 fi
 
 [ -x .venv/bin/python ] || "$python" -m venv .venv

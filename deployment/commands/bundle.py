@@ -34,6 +34,7 @@ def register(subparsers) -> None:
     p.add_argument("--out", type=Path, help="bundle directory (default bundles/<version>)")
     p.add_argument("--url", help="where payload.zst will be hosted (forces a URL section)")
     p.add_argument("--rollback", action="store_true", help="mark a signed downgrade as an intended rollback")
+    p.add_argument("--json", action="store_true", help="one JSON document on stdout; the prose goes to stderr")
     p.set_defaults(func=run)
 
 
@@ -44,9 +45,12 @@ def run(args: argparse.Namespace) -> int:
                               args.url, args.rollback, args.features)
     except BundleError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        args.error = str(exc)
         return EXIT_USAGE
     m = bundle.manifest
-    how = "inline in the twin" if bundle.inline else f"by URL {bundle.section['url']}"
+    args.result = result(bundle, bool(args.url))
+    how = "inline in the twin" if bundle.inline else (
+        f"by URL {bundle.section['url']}" if args.url else "by URL, once payload.zst is hosted (publish --upload)")
     print(f"bundle {m['version']} ({m['format']}, {m['size']} bytes, sha256 {m['sha256'][:12]}...) in {bundle.directory}")
     print(f"delivery: {how}; signed: {'yes' if 'signature' in m else 'no'}; canary rows: "
           f"{len(m.get('canary', {}).get('inputs', {}))}")
@@ -54,5 +58,22 @@ def run(args: argparse.Namespace) -> int:
     for warning in bundle.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     if not bundle.inline and not args.url:
-        print("host payload.zst and put its URL in desired.json (model.url) before publishing", file=sys.stderr)
+        print("too large for the twin: publish --upload CONTAINER_URL hosts payload.zst and publishes its SAS URL "
+              "(or host it yourself and pass publish --url)", file=sys.stderr)
     return 0
+
+
+def result(bundle, url_given: bool) -> dict:
+    """The --json document's fields: what a release pipeline needs from the bundle."""
+    import hashlib
+
+    m, payload = bundle.manifest, bundle.directory / "payload.zst"
+    needs_host = not bundle.inline and not url_given
+    return {"bundle": str(bundle.directory), "version": m["version"], "format": m["format"],
+            "model_file": str(bundle.directory / m["file"]), "size": m["size"], "sha256": m["sha256"],
+            "payload": str(payload), "payload_bytes": payload.stat().st_size,
+            "payload_sha256": hashlib.sha256(payload.read_bytes()).hexdigest(),
+            "delivery": "inline" if bundle.inline else "url", "url": None if needs_host else bundle.section.get("url"),
+            "needs_upload": needs_host, "signed": "signature" in m,
+            "canary_rows": len(m.get("canary", {}).get("inputs", {})),
+            "desired": str(bundle.directory / "desired.json"), "warnings": list(bundle.warnings)}

@@ -4,7 +4,6 @@ monthly cost at the price used and at both readings of the article's price ($720
 from __future__ import annotations
 
 import argparse
-import json
 
 from .. import cost
 from ..errors import UsageError
@@ -53,11 +52,9 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--devices must be positive, --price-per-gb and --updates-per-month not negative")
     prices = cost.prices(args.price_per_gb)
     result = rows(measured_paths(args), args.devices, args.updates_per_month, prices)
-    if args.json:
-        print(json.dumps({"devices": args.devices, "updates_per_month": args.updates_per_month,
-                          "price_per_gb": args.price_per_gb, "prices": prices, "gb_bytes": cost.GB,
-                          "paths": result}, indent=1))
-    else:
+    args.result = {"devices": args.devices, "updates_per_month": args.updates_per_month,
+                   "price_per_gb": args.price_per_gb, "prices": prices, "gb_bytes": cost.GB, "paths": result}
+    if not args.json:
         print(f"price used: ${args.price_per_gb:,.2f}/GB; the article's readings: ${cost.PLAN_PRICE:,.2f}/GB "
               f"(its plan price) and ${cost.IMPLIED_PRICE_PER_GB:,.2f}/GB (what its own sums imply). "
               f"GB = 10^9 bytes.")

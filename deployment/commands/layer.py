@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
@@ -46,8 +45,11 @@ def run(args: argparse.Namespace) -> int:
         result = build_and_deliver(args)
     except LayerError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        args.error = str(exc)
         return EXIT_FAILED
-    print(json.dumps(result) if args.json else "\n".join(f"{k}: {v}" for k, v in result.items()))
+    args.result = result
+    if not args.json:
+        print("\n".join(f"{k}: {v}" for k, v in result.items()))
     return 0
 
 

@@ -29,7 +29,14 @@ def register(subparsers) -> None:
     p.add_argument("--module", default=DEFAULT_MODULE, help=f"module id (default {DEFAULT_MODULE})")
     p.add_argument("--bundle", required=True, metavar="DIR", help="a directory written by `bundle`")
     p.add_argument("--hub-connection-string", metavar="S", help=f"service connection string (or ${ENV_CONNECTION_STRING})")
-    p.add_argument("--url", help="HTTPS URL where payload.zst was uploaded (for models too large to go inline)")
+    hosting = p.add_mutually_exclusive_group()
+    hosting.add_argument("--url", help="HTTPS URL where payload.zst was uploaded (for models too large to go inline)")
+    hosting.add_argument("--upload", metavar="CONTAINER_URL",
+                         help="upload payload.zst to this Blob Storage container and publish a read-only SAS URL "
+                              "(credential: $AZURE_STORAGE_CONNECTION_STRING, $AZURE_STORAGE_KEY, else Azure AD)")
+    p.add_argument("--sas-days", type=float, metavar="D",
+                   help="SAS lifetime in days (default 30 with an account key, 7, Azure's maximum, with Azure AD)")
+    p.add_argument("--config", metavar="FILE", help="JSON/YAML with a `storage` section: container_url, sas_days")
     p.add_argument("--scoring", metavar="FILE", help="JSON/YAML desired `scoring` section to publish with it")
     p.add_argument("--upstream", metavar="FILE", help="JSON/YAML desired `upstream` section to publish with it")
     fleet = p.add_argument_group("fleet (with --fleet)")
@@ -40,6 +47,7 @@ def register(subparsers) -> None:
     p.add_argument("--wait", action="store_true", help="wait for gates and devices instead of returning at once")
     p.add_argument("--timeout", type=float, default=900.0, metavar="S", help="how long --wait waits (900 s)")
     p.add_argument("--poll", type=float, default=5.0, metavar="S", help=argparse.SUPPRESS)
+    p.add_argument("--json", action="store_true", help="one JSON document on stdout; the prose goes to stderr")
     p.set_defaults(func=run)
 
 
@@ -52,15 +60,50 @@ def _sections(args: argparse.Namespace, bundle) -> dict[str, dict]:
     return sections
 
 
+def _hosted_url(args: argparse.Namespace, bundle) -> str | None:
+    """With --upload (or a config's storage section) and a model that does not travel inline: its SAS URL."""
+    from ..storage_config import storage_options
+
+    container_url, sas_days = storage_options(args.config, args.upload, args.sas_days)
+    if not container_url or args.url:
+        return None
+    if not bundle.needs_url and not args.upload:
+        return None  # inline models need no host; --upload given explicitly still uploads
+    from .. import blob_hosting
+    from ..tables import ProgressLine
+
+    container = blob_hosting.parse_container_url(container_url)
+    credential = blob_hosting.credential_from_environment(container)
+    line = ProgressLine()
+    try:
+        hosted = blob_hosting.host_payload(bundle.payload, container, credential, sas_days,
+                                           lambda done, total: line.update(f"upload {done:,}/{total:,} B"))
+    finally:
+        line.done()
+    what = "uploaded" if hosted.uploaded else "already in the container (same size and sha256), not re-sent"
+    print(f"payload {hosted.blob} ({hosted.size:,} B) {what}; SAS read-only, https only, signed with "
+          f"{hosted.signed_with}, expires {hosted.expires:%Y-%m-%d %H:%M} UTC", file=sys.stderr)
+    args.hosted = hosted
+    return hosted.url
+
+
 def run(args: argparse.Namespace) -> int:
     connection = parse_connection_string(args.hub_connection_string)
     bundle = load_bundle(args.bundle)
-    if args.url or bundle.needs_url:
+    args.hosted = None
+    args.url = _hosted_url(args, bundle) or args.url
+    if args.hosted is None and (args.url or bundle.needs_url):
         print("host the payload yourself, e.g. in Azure Blob Storage (the sha256 in the twin pins its bytes):",
               file=sys.stderr)
         for line in upload_hints(bundle):
             print("  " + line, file=sys.stderr)
     sections = _sections(args, bundle)
+    model = sections["model"]
+    args.result = {"version": model.get("version"), "sha256": model.get("sha256"), "size": model.get("size"),
+                   "delivery": "url" if model.get("url") else "inline", "url": model.get("url"),
+                   "hosting": args.hosted.as_json() if args.hosted else None,
+                   "target": {"device": args.device, "module": args.module} if args.device else
+                   {"fleet": args.fleet, "deployment": args.name, "waves": list(args.waves or ())}}
     hub = Hub(connection)
     if args.device:
         return _publish_device(hub, args, sections)
@@ -77,6 +120,9 @@ def _publish_device(hub: Hub, args: argparse.Namespace, sections: dict[str, dict
     from ..publish_device import publish_to_device
 
     published = publish_to_device(hub, args.device, args.module, sections)
+    if isinstance(getattr(args, "result", None), dict):
+        args.result.update(patch_bytes=published.patch_bytes, desired_bytes=published.desired_bytes,
+                           desired_version=published.desired_version)
     model = sections["model"]
     how = f"url {model['url']}" if "url" in model else f"inline, {len(model['inline'].get('chunks', {}))} chunks"
     print(f"published model {model.get('version')} to {args.device}/{args.module} ({how}); patch "

@@ -21,6 +21,7 @@ def register(subparsers) -> None:
     p.add_argument("--wait", action="store_true", help="poll until every device is active or failed")
     p.add_argument("--timeout", type=float, default=900.0, metavar="S", help="how long --wait waits (900 s)")
     p.add_argument("--poll", type=float, default=5.0, metavar="S", help=argparse.SUPPRESS)
+    p.add_argument("--json", action="store_true", help="one JSON document on stdout (a row per device); prose on stderr")
     p.set_defaults(func=run)
 
 
@@ -66,7 +67,17 @@ def deployment_states(hub: Hub, configs: list[Any]) -> list[ModuleState]:
     return states
 
 
+#: Filled by report() for `--json` (main prints it): the last rows seen and their counts.
+LAST: dict = {}
+
+
 def report(states: list[ModuleState], finished: bool = True) -> int:
+    from dataclasses import asdict
+
+    c = counts(states)
+    LAST.clear()
+    LAST.update(devices=[{**asdict(s), "result": s.outcome} for s in states], finished=finished,
+                counts={"total": len(states), "active": c["active"], "failed": c[FAILED], "pending": c["pending"]})
     print(render(states) if states else "no module reports a model section yet")
     print(progress_text(states))
     if counts(states)[FAILED]:
@@ -86,6 +97,15 @@ def watch_device(hub: Hub, device: str, module: str | None, timeout: float, poll
 
 
 def run(args: argparse.Namespace) -> int:
+    LAST.clear()
+    try:
+        return _run(args)
+    finally:
+        if isinstance(getattr(args, "result", None), dict):
+            args.result.update(LAST)
+
+
+def _run(args: argparse.Namespace) -> int:
     hub = Hub(parse_connection_string(args.hub_connection_string))
     if args.device:
         return _show(lambda: device_states(hub, args.device, args.module), args.wait, args.timeout, args.poll)

@@ -57,6 +57,34 @@ SKLEARN_GLOBALS = (
     "sklearn._loss.link.Interval",
 )
 
+#: The neighbour trees of LocalOutlierFactor(novelty=True) with algorithm kd_tree / ball_tree, and their
+#: distance metrics. The trees and metrics are Cython classes whose __reduce__ is (newObj, (cls,)) plus a
+#: BUILD with a tuple of arrays and numbers: __setstate__ copies those into typed buffers, nothing else.
+#: newObj is `return cls.__new__(cls)`: it only makes an empty instance of a class the unpickler has
+#: already admitted through this same list (its argument comes off the stack), and runs no __init__.
+#: PyFuncDistance is left out on purpose: it holds a Python callable and calls it on every distance.
+NEIGHBORS_GLOBALS = (
+    "sklearn.neighbors._kd_tree.newObj",
+    "sklearn.neighbors._kd_tree.KDTree",
+    "sklearn.neighbors._ball_tree.newObj",
+    "sklearn.neighbors._ball_tree.BallTree",
+    "sklearn.metrics._dist_metrics.newObj",
+) + tuple(
+    f"sklearn.metrics._dist_metrics.{name}{suffix}"
+    for name in ("Euclidean", "SEuclidean", "Manhattan", "Chebyshev", "Minkowski", "WMinkowski", "Mahalanobis",
+                 "Hamming", "Canberra", "BrayCurtis", "Jaccard", "Matching", "Dice", "Kulsinski", "RogersTanimoto",
+                 "RussellRao", "SokalMichener", "SokalSneath", "Haversine")
+    for suffix in ("Distance", "Distance32")
+)
+
+#: SGDOneClassSVM's (and the other SGD estimators') loss objects: Cython classes reduced to (cls, (numbers,)),
+#: so unpickling calls the constructor with one float at most; they compute losses and touch nothing else.
+SGD_LOSS_GLOBALS = tuple(
+    f"sklearn.linear_model._sgd_fast.{name}"
+    for name in ("Hinge", "SquaredHinge", "ModifiedHuber", "Log", "SquaredLoss", "Huber", "EpsilonInsensitive",
+                 "SquaredEpsilonInsensitive")
+)
+
 #: Only for joblib files: the placeholder joblib writes in the pickle stream for each array it stores raw.
 JOBLIB_GLOBALS = ("joblib.numpy_pickle.NumpyArrayWrapper",)
 
@@ -64,7 +92,8 @@ JOBLIB_GLOBALS = ("joblib.numpy_pickle.NumpyArrayWrapper",)
 #: pipelines, column transformers, scalers, encoders. Estimators take data only in __init__ and __setstate__.
 ESTIMATOR_PACKAGES = ("sklearn.",)
 
-BUILTIN_GLOBALS = frozenset(NUMPY_GLOBALS + NUMPY_DTYPE_GLOBALS + SCIPY_GLOBALS + SKLEARN_GLOBALS)
+BUILTIN_GLOBALS = frozenset(NUMPY_GLOBALS + NUMPY_DTYPE_GLOBALS + SCIPY_GLOBALS + SKLEARN_GLOBALS
+                            + NEIGHBORS_GLOBALS + SGD_LOSS_GLOBALS)
 
 
 def allowed_names(extra: Iterable[str] = (), joblib: bool = False) -> frozenset[str]:
