@@ -66,4 +66,4 @@ def test_bundle_help_from_the_shell_ends_with_its_own_paragraphs():
     blocks = paragraphs(done.stdout)
     assert blocks[-1].startswith("Next: python -m deployment publish")
     assert blocks[-2].startswith("The bundle directory holds manifest.json")
-    assert blocks[-3].endswith("mark a signed downgrade as an intended rollback")
+    assert blocks[-3].endswith("one JSON document on stdout; the prose goes to stderr")
