@@ -284,7 +284,8 @@ def test_stop_answers_the_request_in_flight_and_refuses_new_connections(forest):
         for _ in range(600):  # the listening socket closes first
             try:
                 socket.create_connection((agent.server.host, agent.server.port), timeout=1).close()
-            except ConnectionRefusedError:
+            except (ConnectionRefusedError, ConnectionResetError):
+                # reset: our SYN sat in the backlog of the listener as it closed, which is a refusal too
                 refused = True
                 break
             threading.Event().wait(0.05)
