@@ -250,7 +250,7 @@ def build_bundle(model_file: Path, version: str, out_dir: Path, fmt: str | None 
     }
     from module.updates.section import VERSION_PATTERN
 
-    if not VERSION_PATTERN.match(manifest["version"]):
+    if not VERSION_PATTERN.fullmatch(manifest["version"]):
         raise BundleError("--version must be 1-64 of A-Z a-z 0-9 . _ - (it names a directory on the device)")
     if rollback:
         manifest["rollback"] = True

@@ -13,9 +13,12 @@ import threading
 from pathlib import Path
 from typing import Callable
 
-import yaml
+from . import safe_yaml
 
 log = logging.getLogger(__name__)
+
+#: A desired document mirrors a twin (32 KB of desired properties); far beyond that it is a mistake.
+MAX_BYTES = 1 << 20
 
 
 class DesiredFile:
@@ -55,7 +58,11 @@ class DesiredFile:
 
     def _run(self) -> None:
         while not self._stop.wait(self._poll_s):
-            self.check()
+            try:
+                self.check()
+            except Exception as exc:  # the watcher must outlive any file: the next edit may fix it
+                log.exception("desired file check failed", extra={"path": str(self.path)})
+                self._on_error(f"{self.path}: {type(exc).__name__}: {exc}")
 
     def check(self) -> None:
         """Read the file when its bytes changed; a bad file is reported (on_error(message)) and changes
@@ -71,10 +78,13 @@ class DesiredFile:
         if digest == self._digest:
             return
         self._digest = digest
+        if len(raw) > MAX_BYTES:
+            self._on_error(f"{self.path} is {len(raw)} bytes, over {MAX_BYTES} (a twin's desired properties are 32 KB)")
+            return
         try:
-            doc = yaml.safe_load(raw) or {}
-        except yaml.YAMLError as exc:
-            self._on_error(f"{self.path} is not valid YAML/JSON: {exc}")
+            doc = safe_yaml.load(raw) or {}
+        except safe_yaml.YamlRefused as exc:
+            self._on_error(f"{self.path}: {exc}")
             return
         if not isinstance(doc, dict):
             self._on_error(f"{self.path}: expected an object of desired sections at the top")

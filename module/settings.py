@@ -13,6 +13,7 @@ from typing import Any, Literal, Mapping, Union, get_args, get_origin
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from . import safe_yaml
 from .errors import SettingsError
 
 log = logging.getLogger(__name__)
@@ -271,11 +272,11 @@ def describe(exc: ValidationError) -> str:
 
 def read_file(path: Path) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = safe_yaml.load(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise SettingsError(f"cannot read settings file {path}: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise SettingsError(f"settings file {path} is not valid YAML: {exc}") from None
+    except safe_yaml.YamlRefused as exc:
+        raise SettingsError(f"settings file {path}: {exc}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -244,7 +244,7 @@ class UpdateManager:
         try:
             manifest = json.loads((directory / MANIFEST).read_text(encoding="utf-8"))
             path = directory / Path(manifest.get("file") or FILE_NAMES[manifest.get("format", "pickle")]).name
-            if not section_mod.VERSION_PATTERN.match(str(manifest["version"])):
+            if not section_mod.VERSION_PATTERN.fullmatch(str(manifest["version"])):
                 raise ValueError(f"bad version {manifest['version']!r} in {MANIFEST}")
         except FileNotFoundError:
             return None

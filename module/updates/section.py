@@ -28,9 +28,10 @@ MODEL_FIELDS_RESERVE = 4 * 1024
 INLINE_BUDGET = TWIN_DESIRED_LIMIT - OTHER_SECTIONS_RESERVE - MODEL_FIELDS_RESERVE
 CHUNK_CHARS = TWIN_STRING_LIMIT
 
-VERSION_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-"""A version names a directory in the store: letters, digits, dot, dash, underscore; 64 at most."""
-SHA256_PATTERN = re.compile(r"^[0-9a-f]{64}$")
+VERSION_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+"""A version names a directory in the store: letters, digits, dot, dash, underscore; 64 at most. Always
+used with fullmatch: `$` would let a trailing newline through ("2\n" naming a directory)."""
+SHA256_PATTERN = re.compile(r"[0-9a-f]{64}")
 #: The URL `python -m deployment bundle` writes when it cannot inline a model and was given no --url.
 URL_PLACEHOLDER = "https://REPLACE-WITH-YOUR-HOST/models/{version}/payload.zst"
 
@@ -140,14 +141,14 @@ class ModelSection(_Strict):
     def _version(cls, value: Any) -> str:
         if isinstance(value, bool) or not isinstance(value, (str, int)):
             raise ValueError("version must be a string")
-        if not VERSION_PATTERN.match(str(value)) or str(value) in {".", ".."}:
+        if not VERSION_PATTERN.fullmatch(str(value)) or str(value) in {".", ".."}:
             raise ValueError("version must be 1-64 of A-Z a-z 0-9 . _ - (it names a directory)")
         return str(value)
 
     @field_validator("sha256")
     @classmethod
     def _sha(cls, value: str) -> str:
-        if not SHA256_PATTERN.match(value):
+        if not SHA256_PATTERN.fullmatch(value):
             raise ValueError("sha256 must be 64 lowercase hex digits")
         return value
 

@@ -100,6 +100,7 @@ def test_keygen_and_signed_bundle_verify_with_the_agents_code(tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["--version", "../x"], "--version must be"),
+    (["--version", "7\n"], "--version must be"),  # `$` would have matched before the newline
     (["--version", "7", "--format", "skops"], "cannot load the skops file"),
 ])
 def test_bad_options_exit_2_with_a_message(tmp_path, capsys, args, message):

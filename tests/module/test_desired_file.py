@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 import requests
@@ -144,3 +145,65 @@ def test_watcher_survives_a_failing_handler(tmp_path):
         assert rec.errors[-1] is None  # the good read cleared the error
     finally:
         watcher.stop()
+
+
+ALIAS_BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 9)}]\n" for i in range(8))
+
+
+def test_a_5000_deep_document_is_reported_and_the_watcher_keeps_watching(tmp_path):
+    path, rec = tmp_path / "d.yaml", Recorder()
+    path.write_text("scoring:\n  threshold: 1\n")
+    watcher = DesiredFile(path, rec.desired, rec.error, poll_s=0.02)
+    watcher.start()
+    try:
+        wait_for(lambda: len(rec.docs) == 1, "the first document")
+        path.write_text("[" * 5000 + "]" * 5000)  # once a RecursionError that killed the watcher thread
+        wait_for(lambda: rec.errors, "the deep document to be reported")
+        assert "nested deeper than 32 levels" in rec.errors[0]
+        path.write_text("scoring:\n  threshold: 2\n")
+        wait_for(lambda: len(rec.docs) == 2, "the next good change")
+        assert rec.docs[1]["scoring"] == {"threshold": 2} and rec.errors[-1] is None
+    finally:
+        watcher.stop()
+
+
+def test_an_alias_bomb_is_refused_at_once(tmp_path):
+    assert len(ALIAS_BOMB) < 700  # 9**9 (387 million) list items once expanded
+    path, rec = tmp_path / "d.yaml", Recorder()
+    path.write_text(ALIAS_BOMB)
+    started = time.monotonic()
+    DesiredFile(path, rec.desired, rec.error).check()
+    assert time.monotonic() - started < 1.0
+    assert rec.docs == [] and "anchors (&a) are not allowed" in rec.errors[0]
+
+
+def test_an_alias_bomb_in_the_agents_file_changes_nothing(agent, desired):
+    desired.write_text("scoring:\n  threshold: -0.45\n")
+    wait_for(lambda: agent.reported.snapshot("scoring").get("threshold") == -0.45, "the good file")
+    desired.write_text(ALIAS_BOMB)
+    wait_for(lambda: "error" in agent.reported.snapshot("desired"), "the refusal")
+    assert "not allowed" in agent.reported.snapshot("desired")["error"]
+    assert score(agent, MSG).json()["threshold"] == -0.45
+
+
+@pytest.mark.parametrize("text, words", [
+    ("x: *nothing\n", ["aliases (*nothing) are not allowed"]),
+    ("x: &a 1\n", ["anchors (&a) are not allowed"]),
+    ("x: " + "{y: " * 40 + "1" + "}" * 40 + "\n", ["nested deeper than 32"]),
+    ("x: !!python/object:os.system {}\n", ["not valid YAML/JSON"]),
+])
+def test_what_the_desired_file_may_not_hold(tmp_path, text, words):
+    path, rec = tmp_path / "d.yaml", Recorder()
+    path.write_text(text)
+    DesiredFile(path, rec.desired, rec.error).check()
+    assert rec.docs == []
+    for word in words:
+        assert word in rec.errors[0]
+
+
+def test_a_desired_file_over_a_mebibyte_is_refused_unread(tmp_path):
+    path, rec = tmp_path / "d.json", Recorder()
+    path.write_text(json.dumps({"scoring": {"threshold": 1}, "pad": "x" * (1 << 20)}))
+    DesiredFile(path, rec.desired, rec.error).check()
+    assert rec.docs == [] and "over 1048576" in rec.errors[0]

@@ -52,6 +52,8 @@ def _sections(b) -> dict:
         "unknown format": desired_of(b, format="onnx"),
         "version with a slash": desired_of(b, version="../etc"),
         "version a list": desired_of(b, version=["3"]),
+        "version ending in a newline": desired_of(b, version="3\n"),
+        "sha256 ending in a newline": desired_of(b, sha256=good["sha256"] + "\n"),
         "both url and inline": desired_of(b, url="https://example.invalid/m.zst"),
         "neither url nor inline": desired_of(b, inline=None),
         "url not http": desired_of(b, url="file:///etc/passwd", inline=None),
@@ -72,7 +74,8 @@ def _sections(b) -> dict:
 
 @pytest.mark.parametrize("case", [
     "not an object", "a string", "missing sha256", "bad sha256", "size not a number", "negative size",
-    "size over max_model_bytes", "unknown format", "version with a slash", "version a list", "both url and inline",
+    "size over max_model_bytes", "unknown format", "version with a slash", "version a list",
+    "version ending in a newline", "sha256 ending in a newline", "both url and inline",
     "neither url nor inline", "url not http", "url the bundler's placeholder", "unknown key", "inline wrong encoding", "inline chunks not object",
     "inline chunk not string", "inline chunk over 4 KB", "canary not object", "canary keys differ",
     "negative tolerance", "rollback not bool", "runtime not object",
