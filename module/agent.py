@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .api import admin, oip
+from .api.access import ADMIN, PUBLIC, AdminAccess
 from .api.app import Core, create_app
 from .api.server import HttpServer
 from .desired_file import DesiredFile
@@ -54,6 +55,8 @@ class Agent:
         """The model-update pipeline (updates/); set by start() when it is available."""
         self.edge: Any = None
         self.http: HttpServer | None = None
+        self.admin_http: HttpServer | None = None
+        """The loopback-only admin listener (http.admin_host), when configured."""
         self.desired_file: DesiredFile | None = None
         self._settings_listeners: list[Callable[[Settings], None]] = []
         self._desired_lock = threading.Lock()
@@ -153,12 +156,7 @@ class Agent:
         self._start_updater()
         self.load_initial_model()
         if self.settings.http.enabled:
-            core = Core(self.service, self.slot, self.metrics, update_state=lambda: self.reported.snapshot("model"))
-            core.blueprints.extend(self._blueprints())
-            app = create_app(core, self.settings.http.max_body_bytes)
-            http = self.settings.http
-            self.http = HttpServer(app, http.host, http.port, http.threads, http.max_body_bytes)
-            self.http.start()
+            self._start_http()
         if not local:
             self._start_edge()
         if self.settings.agent.desired_file:
@@ -170,6 +168,28 @@ class Agent:
             )
             self.desired_file.start()
         log.info("agent ready", extra={"model_version": self.slot.current.version, "local": local})
+
+    def _start_http(self) -> None:
+        """The public listener, and the loopback-only admin listener when http.admin_host is set."""
+        http = self.settings.http
+        core = Core(self.service, self.slot, self.metrics, update_state=lambda: self.reported.snapshot("model"))
+        core.blueprints.extend(self._blueprints())
+        if http.admin_host:
+            self.admin_http = self._http_server(create_app(core, http.max_body_bytes, ADMIN), http.admin_host,
+                                                http.admin_port, "admin")
+            core.access = AdminAccess(http.admin_token, f"{self.admin_http.host}:{self.admin_http.port}")
+        else:
+            core.access = AdminAccess(http.admin_token)
+        self.http = self._http_server(create_app(core, http.max_body_bytes, PUBLIC), http.host, http.port, "public")
+        for server in (self.http, self.admin_http):
+            if server is not None:
+                server.start()
+
+    def _http_server(self, app, host: str, port: int, name: str) -> HttpServer:
+        http = self.settings.http
+        return HttpServer(app, host, port, http.threads, http.max_body_bytes, name=name,
+                          max_connections=http.max_connections, idle_timeout_s=http.idle_timeout_s,
+                          header_timeout_s=http.header_timeout_s)
 
     def _start_updater(self) -> None:
         self.updater = UpdateManager(self)
@@ -192,6 +212,8 @@ class Agent:
             self.edge.stop_input()
         if self.http:
             self.http.stop()
+        if self.admin_http:
+            self.admin_http.stop()
         self.service.stop()
         self.snapshots.stop()  # after the last message scored: the history on disk is whole
         if self.edge is not None:

@@ -3,6 +3,7 @@ live sections of the desired state (twin or --desired file). Validated at start;
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import math
 import os
@@ -29,8 +30,13 @@ DEFAULT_FEATURES = (
 )
 DEFAULT_HTTP_PORT = 8080
 DEFAULT_MAX_BODY_BYTES = 1 << 20
+#: Connections the HTTP server holds: a module network has a handful of modules, each with a few.
+DEFAULT_MAX_CONNECTIONS = 128
 DEFAULT_MAX_MODEL_BYTES = 64 << 20
 DEFAULT_MODEL_NAME = "edgemodelagent"
+
+#: Settings whose values are secrets: never echoed in an error message.
+SECRET_KEYS = ("http.admin_token",)
 
 #: Sections a desired document (twin or --desired file) may change while the agent runs.
 LIVE_SECTIONS = ("scoring", "upstream")
@@ -93,6 +99,39 @@ class HttpSection(Section):
     """Larger bodies get 413 from their Content-Length alone, before any of the body is read."""
     model_name: str = Field(DEFAULT_MODEL_NAME, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     """The model's name on the Open Inference Protocol routes (/v2/models/<model_name>/...)."""
+    admin_token: str | None = Field(None, min_length=16, repr=False)
+    """A shared secret that opens POST /admin/rollback, /admin/reload and the full GET /model over HTTP:
+    callers send "Authorization: Bearer <token>". Set it from the environment (AGENT_HTTP_ADMIN_TOKEN, e.g.
+    from the deployment's env), never in an image; at least 16 characters. Unset: those routes answer 403."""
+    admin_host: str | None = None
+    """A loopback address (127.0.0.1, ::1) for a second listener where the admin routes and the full GET
+    /model need no token: for a process on the device itself (docker exec, the host in host networking).
+    Any other address is refused: on the module network a listener without a credential is open to every peer."""
+    admin_port: int = Field(8081, ge=0, le=65535)
+    """The admin listener's port, with http.admin_host (0 picks a free one, logged in "http listening")."""
+    max_connections: int = Field(DEFAULT_MAX_CONNECTIONS, ge=8, le=10_000)
+    """Open connections held at most; at the limit a new one closes the connection idle longest (one that
+    never finished its headers first), so idle or slow peers cannot lock a client out."""
+    idle_timeout_s: float = Field(30.0, gt=0, le=3600)
+    """A kept-alive connection with no request in flight is closed after this long without a byte."""
+    header_timeout_s: float = Field(5.0, gt=0, le=300)
+    """A request's headers must arrive whole within this long of its first byte (or of the connection's
+    opening): a slowloris peer sending a header line now and then is closed."""
+
+    @field_validator("admin_host")
+    @classmethod
+    def _loopback_only(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        try:
+            loopback = ipaddress.ip_address(value).is_loopback
+        except ValueError:
+            raise ValueError("must be a loopback IP address such as 127.0.0.1 or ::1 (not a name)") from None
+        if not loopback:
+            raise ValueError("must be a loopback address (127.0.0.0/8 or ::1): a listener without a token on "
+                             "another interface would let any peer on the network roll the model back; "
+                             "use http.admin_token for remote callers")
+        return value
 
 
 class ScoringSection(Section):
@@ -265,6 +304,8 @@ def describe(exc: ValidationError) -> str:
         key = ".".join(str(p) for p in err["loc"]) or "(root)"
         if err["type"] == "extra_forbidden":
             lines.append(f"{key}: unknown setting (got {err.get('input')!r})")
+        elif key in SECRET_KEYS:
+            lines.append(f"{key}: {err['msg']}")  # a secret's value never reaches a log line
         else:
             lines.append(f"{key}: {err['msg']} (got {err.get('input')!r})")
     return "; ".join(lines)

@@ -1,4 +1,4 @@
-"""Admin routes: POST /admin/rollback and POST /admin/reload, thin over the update manager."""
+"""Admin routes: POST /admin/rollback and POST /admin/reload, thin over the update manager; only for a caller\nwith http.admin_token or on the admin listener (access.py)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,12 @@ from flask import Blueprint, jsonify
 
 from ..errors import AgentError, UpdateError
 from ..statuses import status_for
+from .app import admin_refusal
 
 
 def blueprint(agent) -> Blueprint:
     bp = Blueprint("admin", __name__, url_prefix="/admin")
+    bp.before_request(admin_refusal)  # a token or the admin listener (access.py); 401/403 otherwise
 
     def run(action: str):
         try:

@@ -7,10 +7,11 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from ..errors import AgentError
+from .access import PUBLIC, AdminAccess
 from ..metrics import CONTENT_TYPE, Metrics
 from ..runtime import fingerprint
 from ..scoring.service import ScoringService
@@ -28,15 +29,18 @@ class Core:
     metrics: Metrics
     update_state: Callable[[], dict] = dict
     blueprints: list = field(default_factory=list)
+    access: AdminAccess = field(default_factory=AdminAccess)
 
 
 def error(message: str, status: int, **extra: Any) -> tuple[Response, int]:
     return jsonify({"error": message, **extra}), status
 
 
-def create_app(core: Core, max_body_bytes: int) -> Flask:
+def create_app(core: Core, max_body_bytes: int, listener: str = PUBLIC) -> Flask:
+    """listener=ADMIN: the app behind the loopback-only admin listener, where admin rights need no token."""
     app = Flask("module.api")
     app.config["MAX_CONTENT_LENGTH"] = max_body_bytes
+    app.config["LISTENER"] = listener
     app.extensions["agent"] = core
 
     @app.post("/score")
@@ -54,11 +58,18 @@ def create_app(core: Core, max_body_bytes: int) -> Flask:
 
     @app.get("/model")
     def model():
+        """What a client needs (version, scorer, threshold, features) for anyone; hashes, update state and
+        runtime only for an admin caller (token or admin listener)."""
         active = core.slot.current
-        body = {"runtime": fingerprint(), "update": core.update_state()}
+        full = is_admin()
         if active is None:
-            return jsonify({"error": "no model is loaded yet", **body}), 503
-        return jsonify({**active.describe(), **body, "history": core.service.history.describe()})
+            extra = {"runtime": fingerprint(), "update": core.update_state()} if full else {}
+            return jsonify({"error": "no model is loaded yet", **extra}), 503
+        if not full:
+            return jsonify(_public_view(active, core.service))
+        return jsonify({**active.describe(), "features": _features_in_use(active, core.service),
+                        "runtime": fingerprint(), "update": core.update_state(),
+                        "history": core.service.history.describe()})
 
     @app.get("/healthz")
     def healthz():
@@ -90,6 +101,42 @@ def create_app(core: Core, max_body_bytes: int) -> Flask:
     for blueprint in core.blueprints:
         app.register_blueprint(blueprint)
     return app
+
+
+def is_admin() -> bool:
+    """The current request may use admin routes and views (see access.py)."""
+    core = current_app.extensions["agent"]
+    return core.access.allowed(current_app.config["LISTENER"], request.headers.get("Authorization"))
+
+
+def admin_refusal():
+    """A JSON 401/403 answer unless the current request may use the admin routes."""
+    core = current_app.extensions["agent"]
+    refused = core.access.refusal(current_app.config["LISTENER"], request.headers.get("Authorization"))
+    if refused is None:
+        return None
+    message, status, headers = refused
+    response, status = error(message, status)
+    response.headers.update(headers)
+    return response, status
+
+
+def _public_view(active, service: ScoringService) -> dict:
+    return {
+        "version": active.version,
+        "scorer": active.scorer.name,
+        "n_features": active.n_features,
+        "threshold": service.threshold_for(active),
+        "default_threshold": active.default_threshold,
+        "features": _features_in_use(active, service),
+    }
+
+
+def _features_in_use(active, service: ScoringService) -> dict:
+    described = active.describe()["features"]
+    if described.get("source") == "scoring.features":
+        return {**described, "paths": list(service.settings.features)}
+    return described
 
 
 def _list_status(results: list[dict]) -> int:

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import logging
+import math
 import threading
 import time
 
 from flask import Flask
 from waitress import wasyncore
+from waitress.adjustments import Adjustments
 from waitress.channel import HTTPChannel
-from waitress.server import create_server
-from waitress.task import ErrorTask
+
+from .shedding import SheddingServer
 
 log = logging.getLogger(__name__)
 
@@ -19,46 +20,28 @@ log = logging.getLogger(__name__)
 LOOP_TICK_S = 0.5
 
 
-class JsonErrorTask(ErrorTask):
-    """waitress's own refusals (413 from the headers alone, malformed requests) as JSON, like the app's."""
-
-    def execute(self):
-        error = self.request.error
-        message = f"{error.reason}: {error.body}"
-        if error.code == 413:  # waitress counts its own limit one over ours (see HttpServer)
-            limit = self.channel.server.adj.max_request_body_size - 1
-            message = f"request body larger than {limit} bytes (http.max_body_bytes)"
-        body = json.dumps({"error": message}).encode("utf-8")
-        self.status = f"{error.code} {error.reason}"
-        self.response_headers.append(("Content-Type", "application/json"))
-        self.set_close_on_finish()
-        self.content_length = len(body)
-        self.write(body)
-
-
-class JsonErrorChannel(HTTPChannel):
-    error_task_class = JsonErrorTask
-
-
 class HttpServer:
-    def __init__(self, app: Flask, host: str, port: int, threads: int, max_body_bytes: int):
+    def __init__(self, app: Flask, host: str, port: int, threads: int, max_body_bytes: int, name: str = "public",
+                 max_connections: int = 128, idle_timeout_s: float = 30.0, header_timeout_s: float = 5.0):
         # waitress refuses a body over the limit with 413 from its headers alone, before reading it.
         # (It refuses at >= its limit; +1 lets a body of exactly max_body_bytes through, as Flask does.)
-        self._server = create_server(
-            app,
+        adj = Adjustments(
             host=host,
             port=port,
             threads=threads,
             max_request_body_size=max_body_bytes + 1,
             ident="edge-model-agent",
             clear_untrusted_proxy_headers=True,
-            channel_timeout=30,
+            connection_limit=max_connections,
+            channel_timeout=max(1, math.ceil(idle_timeout_s)),
+            cleanup_interval=1,  # the idle and header deadlines are checked every second
         )
-        self._server.channel_class = JsonErrorChannel
+        self.name = name
+        self._server = SheddingServer(app, header_timeout_s=header_timeout_s, name=name, adj=adj)
         self._closing = threading.Event()
         self._draining = threading.Event()
         self._drain_s = 0.0
-        self._thread = threading.Thread(target=self._serve, name="http", daemon=True)
+        self._thread = threading.Thread(target=self._serve, name=f"http-{name}", daemon=True)
 
     @property
     def port(self) -> int:
@@ -70,19 +53,19 @@ class HttpServer:
 
     def start(self) -> None:
         self._thread.start()
-        log.info("http listening", extra={"host": self.host, "port": self.port})
+        log.info("http listening", extra={"listener": self.name, "host": self.host, "port": self.port})
 
     def _serve(self) -> None:
         """waitress's loop, run here so that every socket is closed by this thread, never under its select."""
         server, socket_map = self._server, self._server._map
         while not self._closing.is_set():
-            wasyncore.loop(timeout=LOOP_TICK_S, map=socket_map, count=1)
+            _loop_once(socket_map)
         wasyncore.dispatcher.close(server)  # the listening socket: no new connections from here on
         while not self._draining.is_set():
-            wasyncore.loop(timeout=LOOP_TICK_S, map=socket_map, count=1)
+            _loop_once(socket_map)
         deadline = time.monotonic() + self._drain_s
         while any(isinstance(c, HTTPChannel) for c in list(socket_map.values())) and time.monotonic() < deadline:
-            wasyncore.loop(timeout=LOOP_TICK_S, map=socket_map, count=1)  # flush answers, then close
+            _loop_once(socket_map)  # flush answers, then close
         wasyncore.close_all(socket_map)
 
     def _wake(self) -> None:
@@ -112,3 +95,9 @@ class HttpServer:
         self._draining.set()
         self._wake()
         self._thread.join(timeout=self._drain_s + 2 * LOOP_TICK_S)
+
+
+def _loop_once(socket_map: dict) -> None:
+    # poll(), not select(): select cannot watch a descriptor numbered 1024 or more, and a process with many
+    # open files (or a flood of connects) gets there.
+    wasyncore.loop(timeout=LOOP_TICK_S, map=socket_map, count=1, use_poll=True)

@@ -83,6 +83,8 @@ class UpdateManager:
             previous = self.store.pointers().get("previous")
             if not previous or not self.store.manifest(previous):
                 raise UpdateError("there is no previous version in the store to roll back to", stage="rollback")
+            if active is not None and active.source != "embedded":  # the rule a desired downgrade obeys
+                verify.check_downgrade(self.store.manifest(previous), self.settings.updates.public_key, active.version)
             model = self._load_stored(previous, "store")
             left = {"version": active.version, "sha256": active.sha256} if active else None
             self._switch(model, "rolled_back", rolled_back_from=left)

@@ -52,9 +52,17 @@ def check_manifest(manifest: Mapping[str, Any], public_key: str | None, active_v
         return
     key = signing.load_public_key(public_key)
     signing.verify(manifest, manifest.get("signature"), key)
-    if active_version and is_older(str(manifest["version"]), active_version) and not manifest.get("rollback"):
+    check_downgrade(manifest, public_key, active_version)
+
+
+def check_downgrade(manifest: Mapping[str, Any], public_key: str | None, active_version: str | None) -> None:
+    """With signing on, a version older than the active one needs `rollback: true` in its signed manifest,
+    whoever asks for it: the desired state or a manual rollback (the signature itself is checked on load)."""
+    if not public_key or not active_version:
+        return
+    if is_older(str(manifest["version"]), active_version) and not manifest.get("rollback"):
         raise UpdateError(
             f"version {manifest['version']} is older than the active {active_version}; with signing on, a downgrade "
-            "needs a signed manifest with rollback: true",
+            "needs a signed manifest with rollback: true (python -m deployment bundle --rollback)",
             stage="verify",
         )

@@ -41,6 +41,12 @@ def test_defaults():
         ("agent:\n  log_level: loud\n", ["agent.log_level", "'loud'"]),
         ("- a\n- b\n", ["expected a mapping of sections"]),
         ("http: [\n", ["not valid YAML"]),
+        ("http:\n  admin_host: 0.0.0.0\n", ["http.admin_host", "loopback", "http.admin_token"]),
+        ("http:\n  admin_host: 10.1.2.3\n", ["http.admin_host", "loopback"]),
+        ("http:\n  admin_host: localhost\n", ["http.admin_host", "loopback IP address"]),
+        ("http:\n  max_connections: 2\n", ["http.max_connections"]),
+        ("http:\n  header_timeout_s: 0\n", ["http.header_timeout_s"]),
+        ("http: &h {port: 1}\n", ["anchors (&h) are not allowed"]),
     ],
 )
 def test_bad_file_names_key_and_value(tmp_path, text, words):
@@ -175,3 +181,13 @@ def test_bad_environment_exits_2(tmp_path):
 def test_bad_command_line_exits_2():
     done = run_module("--http-port", "eighty")
     assert done.returncode == 2 and "--http-port" in done.stderr
+
+
+def test_admin_settings_from_the_environment_and_the_token_never_echoed():
+    s = load(environ={"AGENT_HTTP_ADMIN_TOKEN": "0123456789abcdef0123", "AGENT_HTTP_ADMIN_HOST": "::1"})
+    assert s.http.admin_token == "0123456789abcdef0123" and s.http.admin_host == "::1"
+    assert "0123456789abcdef0123" not in repr(s)
+    with pytest.raises(SettingsError) as caught:
+        load(environ={"AGENT_HTTP_ADMIN_TOKEN": "hunter2"})
+    assert "http.admin_token" in str(caught.value) and "16" in str(caught.value)
+    assert "hunter2" not in str(caught.value)

@@ -12,6 +12,7 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 from sklearn.ensemble import IsolationForest
 
+from module.api.access import AdminAccess
 from module.api.app import Core, create_app
 from module.api.server import HttpServer
 from module.metrics import Metrics
@@ -23,6 +24,8 @@ from module.settings import ScoringSection
 from tests.helpers.net import loopback_address
 
 MAX_BODY = 4096
+TOKEN = "t0ken-for-the-http-tests"
+ADMIN = {"Authorization": f"Bearer {TOKEN}"}
 MSG = {"machine": {"temperature": 88.1, "pressure": 9.1}, "ambient": {"temperature": 20.9, "humidity": 25}}
 
 
@@ -49,7 +52,8 @@ class Agent:
         self.slot = ModelSlot()
         self.metrics = Metrics()
         self.service = ScoringService(self.slot, ScoringSection(), self.metrics)
-        app = create_app(Core(self.service, self.slot, self.metrics), max_body)
+        core = Core(self.service, self.slot, self.metrics, access=AdminAccess(TOKEN))
+        app = create_app(core, max_body)
         self.server = HttpServer(app, loopback_address(), 0, threads=4, max_body_bytes=max_body)
         self.server.start()
         self.url = f"http://{self.server.host}:{self.server.port}"
@@ -114,10 +118,18 @@ def test_score_a_list_keeps_order_ids_and_scores_the_good_ones(agent):
     assert "JSON object" in out[2]["error"]
 
 
-def test_model_healthz_readyz(agent):
-    model = requests.get(agent.url + "/model", timeout=10).json()
+def test_model_healthz_readyz(agent, forest):
+    model = requests.get(agent.url + "/model", headers=ADMIN, timeout=10).json()
     assert model["version"] == "7" and model["sha256"] == "ab" * 32 and model["format"] == "pickle"
     assert model["loaded_at"].endswith("Z") and model["runtime"]["scikit-learn"] == "1.2.1"
+    assert "update" in model and "history" in model
+    # Without the token: what a client needs, not hashes, update errors or the runtime.
+    public = requests.get(agent.url + "/model", timeout=10).json()
+    assert public == {"version": "7", "scorer": model["scorer"], "n_features": 4,
+                      "threshold": float(forest.offset_), "default_threshold": float(forest.offset_),
+                      "features": {"source": "scoring.features", "paths": list(ScoringSection().features)}}
+    wrong = requests.get(agent.url + "/model", headers={"Authorization": "Bearer nope"}, timeout=10).json()
+    assert "sha256" not in wrong
     assert requests.get(agent.url + "/healthz", timeout=10).json() == {"status": "ok"}
     ready = requests.get(agent.url + "/readyz", timeout=10)
     assert ready.status_code == 200 and ready.json()["model_version"] == "7"
@@ -128,6 +140,7 @@ def test_readiness_before_and_after_a_model_is_loaded(forest):
         assert requests.get(agent.url + "/healthz", timeout=10).status_code == 200
         assert_json_error(requests.get(agent.url + "/readyz", timeout=10), 503, "no model")
         assert_json_error(requests.get(agent.url + "/model", timeout=10), 503, "no model")
+        assert "update" not in requests.get(agent.url + "/model", timeout=10).json()
         assert_json_error(post(agent, MSG), 503, "NoModel")
         assert_json_error(post(agent, [MSG, MSG]), 503, "NoModel")
         agent.slot.swap(model_of(forest))

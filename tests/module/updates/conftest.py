@@ -68,10 +68,10 @@ def start_agent(tmp_path, monkeypatch):
     monkeypatch.setattr(Agent, "load_embedded_default", _cached_embedded_default)
 
     def start(updates: dict | None = None, http: bool = False, data_dir: Path | None = None, host="127.0.0.1",
-              scoring: dict | None = None) -> Agent:
+              scoring: dict | None = None, http_settings: dict | None = None) -> Agent:
         overrides = {
             "agent": {"data_dir": data_dir or tmp_path / "data", "local": True},
-            "http": {"enabled": http, "host": host, "port": 0},
+            "http": {"enabled": http, "host": host, "port": 0, **(http_settings or {})},
             "updates": {"baked_model_dir": tmp_path / "no-baked", "retries": 3, "backoff_base_s": 0.05,
                         "backoff_max_s": 0.2, "connect_timeout_s": 2, "read_timeout_s": 2, **(updates or {})},
         }
