@@ -8,7 +8,7 @@ import subprocess
 import requests
 
 from tests.deployment.test_layer import layer_cmd
-from tests.helpers.local_agent import subprocess_agent
+from tests.helpers.local_agent import ADMIN_HEADERS, subprocess_agent
 from tests.helpers.model_bundle import fixed_rows, messages, train, write_bundle
 from tests.helpers.registry import Registry, push_stand_in_base
 
@@ -42,7 +42,7 @@ def test_the_agent_adopts_the_baked_model_at_start(tmp_path):
         model_dir = unpacked_model_dir(tmp_path, registry, bundle, "3.1.0")
     with subprocess_agent(tmp_path, "--local", env={"AGENT_UPDATES_BAKED_MODEL_DIR": str(model_dir)}) as agent:
         agent.wait_ready()
-        described = requests.get(agent.url + "/model", timeout=10).json()
+        described = requests.get(agent.url + "/model", headers=ADMIN_HEADERS, timeout=10).json()
         scored = requests.post(agent.url + "/score", json=messages(fixed_rows(3)), timeout=30)
     assert described["version"] == "3.1.0" and described["source"] == "baked"
     assert scored.status_code == 200, scored.text

@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from module.settings import DEFAULT_HTTP_PORT
-from tests.helpers.local_agent import subprocess_agent
+from tests.helpers.local_agent import ADMIN_HEADERS, subprocess_agent
 from tests.helpers.shown_commands import ROOT, curl_examples, mismatches, sh_blocks
 from tests.helpers.waiting import wait_for
 
@@ -83,7 +83,9 @@ def test_the_readme_update_switches_the_agent_to_the_new_model(tmp_path):
         assert "delivery: inline in the twin" in done.stdout  # small enough for the twin, as the README says
         wait_for(lambda: requests.get(agent.url + "/model", timeout=5).json()["version"] == "2",
                  "the agent to serve model 2", timeout=60)
-        model = requests.get(agent.url + "/model", timeout=5).json()
+        shown = requests.get(agent.url + "/model", timeout=5).json()  # as the README's curl shows it
+        assert shown["scorer"] == "compiled-forest" and "threshold" in shown and "update" not in shown
+        model = requests.get(agent.url + "/model", headers=ADMIN_HEADERS, timeout=5).json()
         assert (model["source"], model["update"]["status"]) == ("update", "active")
         reading = curl_examples(ROOT / "README.md")[0].data
         assert requests.post(agent.url + "/score", data=reading, timeout=5).json()["model_version"] == "2"

@@ -18,6 +18,9 @@ from module.settings import load
 from tests.helpers.net import free_port, loopback_address, wait_listening
 
 ROOT = Path(__file__).resolve().parents[2]
+#: The admin token the test agents run with (GET /model's full view, /admin/*): AGENT_HTTP_ADMIN_TOKEN.
+ADMIN_TOKEN = "test-admin-token-0123456789"
+ADMIN_HEADERS = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 
 @contextmanager
@@ -47,6 +50,7 @@ class AgentProcess:
         environ = {k: v for k, v in os.environ.items() if not k.startswith("AGENT_")}
         for name in ("EdgeHubConnectionString", "IOTEDGE_WORKLOADURI"):
             environ.pop(name, None)
+        environ["AGENT_HTTP_ADMIN_TOKEN"] = ADMIN_TOKEN
         environ.update(env or {})
         command = [sys.executable, "-m", "module", "--http-host", self.host, "--http-port", str(self.port)]
         command += ["--data-dir", str(tmp_path / "data"), *args]

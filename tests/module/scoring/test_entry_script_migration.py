@@ -12,7 +12,7 @@ from pathlib import Path
 
 import requests
 
-from tests.helpers.local_agent import ROOT, subprocess_agent
+from tests.helpers.local_agent import ADMIN_HEADERS, ROOT, subprocess_agent
 from tests.helpers.net import free_port, loopback_address, wait_listening
 
 EXAMPLE = ROOT / "examples" / "azureml_iot_score"
@@ -72,7 +72,7 @@ def test_readme_migration_runs_as_written(tmp_path):
             server.terminate()
             server.wait(10)
         assert second == {**READING, "anomaly": True, "model_version": "2"}
-        model = requests.get(f"{agent.url}/model", timeout=5).json()
+        model = requests.get(f"{agent.url}/model", headers=ADMIN_HEADERS, timeout=5).json()
         assert model["entry_script"] == str(EXAMPLE / "iot_score.py") and model["update"]["status"] == "active"
         initialised = [line for line in agent.logs() if line.get("msg") == "entry script initialised"]
         assert [line["model_version"] for line in initialised] == ["embedded-default-1", "2"]

@@ -11,6 +11,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from tests.helpers.local_agent import ADMIN_HEADERS, ADMIN_TOKEN
 from tests.helpers.net import free_port
 
 from .conftest import wait_for
@@ -27,6 +28,7 @@ class AgentProcess:
             "AGENT_UPDATES_BACKOFF_BASE_S": "0.05",
             "AGENT_UPDATES_BACKOFF_MAX_S": "0.2",
             "AGENT_UPDATES_READ_TIMEOUT_S": "3",
+            "AGENT_HTTP_ADMIN_TOKEN": ADMIN_TOKEN,  # model() reads the full view (sha256)
             **(env or {}),
         }
         self.proc: subprocess.Popen | None = None
@@ -54,7 +56,8 @@ class AgentProcess:
             return False
 
     def model(self) -> dict:
-        with urllib.request.urlopen(f"http://{self.host}:{self.port}/model", timeout=5) as resp:
+        req = urllib.request.Request(f"http://{self.host}:{self.port}/model", headers=ADMIN_HEADERS)
+        with urllib.request.urlopen(req, timeout=5) as resp:
             return json.loads(resp.read())
 
     def logged(self, text: str) -> bool:

@@ -62,7 +62,11 @@ def test_runtime_is_reported_and_on_get_model(start_agent):
     import json
     import urllib.request
 
-    agent = start_agent(http=True)
+    agent = start_agent(http=True, http_settings={"admin_token": "runtime-test-token-0123"})
     assert agent.reported.snapshot("runtime") == fingerprint()
-    with urllib.request.urlopen(f"http://127.0.0.1:{agent.http.port}/model") as resp:
+    req = urllib.request.Request(f"http://127.0.0.1:{agent.http.port}/model",
+                                 headers={"Authorization": "Bearer runtime-test-token-0123"})
+    with urllib.request.urlopen(req) as resp:
         assert json.loads(resp.read())["runtime"]["scikit-learn"] == fingerprint()["scikit-learn"]
+    with urllib.request.urlopen(f"http://127.0.0.1:{agent.http.port}/model") as resp:
+        assert "runtime" not in json.loads(resp.read())  # not for a caller without the token
