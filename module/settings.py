@@ -33,6 +33,9 @@ DEFAULT_MAX_BODY_BYTES = 1 << 20
 #: Connections the HTTP server holds: a module network has a handful of modules, each with a few.
 DEFAULT_MAX_CONNECTIONS = 128
 DEFAULT_MAX_MODEL_BYTES = 64 << 20
+#: A slow cellular link, for the default download deadline.
+SLOW_LINK_BYTES_PER_S = 16 * 1024
+DOWNLOAD_DEADLINE_FLOOR_S = 300.0
 DEFAULT_MODEL_NAME = "edgemodelagent"
 
 #: Settings whose values are secrets: never echoed in an error message.
@@ -187,6 +190,10 @@ class UpdatesSection(Section):
     """Per download request: seconds to connect."""
     read_timeout_s: float = Field(30.0, gt=0)
     """Per download request: a stall past this resumes the download with a Range request."""
+    download_deadline_s: float | None = Field(None, gt=0)
+    """Longest one URL download may take in all, retries and resumes included (a server trickling bytes
+    never trips the per-read timeout). Unset: updates.max_model_bytes at a slow cellular 16 KiB/s, at least
+    5 minutes (about 68 minutes for the default 64 MiB)."""
     retries: int = Field(6, ge=0, le=100)
     """Retries without progress before an update is reported failed (the download is tried again 5 minutes later)."""
     backoff_base_s: float = Field(1.0, ge=0)
@@ -197,6 +204,12 @@ class UpdatesSection(Section):
     """Extra "module.name" globals the restricted unpickler admits, beside the built-in allow-list."""
     baked_model_dir: Path = Path("/app/model")
     """Where a model image's tiny layer puts the model and its manifest.json."""
+
+    def effective_download_deadline_s(self) -> float:
+        """The overall deadline of one URL download, from the setting or scaled to max_model_bytes."""
+        if self.download_deadline_s is not None:
+            return self.download_deadline_s
+        return max(DOWNLOAD_DEADLINE_FLOOR_S, self.max_model_bytes / SLOW_LINK_BYTES_PER_S)
 
     _split_globals = field_validator("allowed_globals", mode="before")(numbered_to_list)
 

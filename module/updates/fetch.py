@@ -143,8 +143,10 @@ class UrlFetcher:
         import urllib3
 
         failures = 0
+        self.deadline = time.monotonic() + self.settings.effective_download_deadline_s()
         while True:
             self._check_cancel()
+            self._check_deadline()
             have = self.partial.stat().st_size if self.partial.exists() else 0
             try:
                 if self._attempt(have):
@@ -159,6 +161,7 @@ class UrlFetcher:
                 delay = self._backoff(failures)
                 log.warning("download interrupted, will resume", extra={
                     "model_version": self.section.version, "error": _brief(exc), "bytes": have, "retry_in_s": delay})
+                delay = max(0.0, min(delay, self.deadline - time.monotonic()))
                 if self.cancel.wait(delay):
                     self._check_cancel()
 
@@ -167,6 +170,12 @@ class UrlFetcher:
             return min(0.1, self.settings.backoff_base_s)
         ceiling = min(self.settings.backoff_max_s, self.settings.backoff_base_s * 2 ** (failures - 1))
         return ceiling * random.uniform(0.5, 1.0)
+
+    def _check_deadline(self) -> None:
+        if time.monotonic() > self.deadline:
+            limit = self.settings.effective_download_deadline_s()
+            raise _final(f"download took longer than its deadline (updates.download_deadline_s = {limit:g} s); "
+                         "stopped")
 
     def _check_cancel(self) -> None:
         if self.cancel.is_set():
@@ -193,6 +202,7 @@ class UrlFetcher:
             with open(self.partial, mode) as fh:
                 for chunk in _pieces(resp):
                     self._check_cancel()
+                    self._check_deadline()
                     if len(head) < 4:
                         head += chunk[: 4 - len(head)]
                         self._narrow_cap(head)

@@ -136,3 +136,22 @@ def test_slow_drip_completes_and_progress_is_rate_limited(start_agent, server, b
     progress = [n for n in seen if n]
     assert len(set(progress)) >= 2  # the operator sees it move
     assert len(progress) <= elapsed / 1.0 + 3  # at most about one progress patch per second
+
+
+def test_trickling_server_fails_at_the_download_deadline_and_the_old_model_serves(start_agent, server, big):
+    """One small piece every 0.1 s never trips the per-read timeout; the overall deadline ends it."""
+    b, payload = big
+    server.always = Fault("drip", chunk=64, seconds=0.1)
+    agent, before, state = _apply(start_agent, b.section, download_deadline_s=1.5, retries=2)
+    assert state["status"] == "failed"
+    assert "updates.download_deadline_s" in state["error"] and "1.5 s" in state["error"]
+    assert 0 < server.sent("/m.zst") < len(payload)
+    assert agent.slot.current is before
+
+
+def test_default_download_deadline_scales_with_max_model_bytes():
+    from module.settings import UpdatesSection
+
+    assert UpdatesSection().effective_download_deadline_s() == (64 << 20) / (16 * 1024)
+    assert UpdatesSection(max_model_bytes=1 << 20).effective_download_deadline_s() == 300.0
+    assert UpdatesSection(download_deadline_s=7).effective_download_deadline_s() == 7
