@@ -4,7 +4,7 @@ scikit-learn's Cython tree code trusts its node arrays: a child index out of ran
 array (SIGSEGV), a cycle makes `apply` loop forever, a feature index past the input reads past the row.
 A pickle made only of allow-listed classes can carry such arrays, so every tree is checked here:
 children in range, every node but the root with exactly one parent and reachable from the root
-(hence acyclic), depth bounded, feature indices inside the input. A malformed tree refuses the model;
+(hence acyclic), depth bounded, feature indices inside the input, leaf values finite. A malformed tree refuses the model;
 nothing falls back to another scorer for it.
 """
 
@@ -74,11 +74,19 @@ def _depth(left: np.ndarray, right: np.ndarray, inner: np.ndarray, n: int, where
     return level
 
 
+def check_values(values: Any, where: str) -> None:
+    """A NaN or infinite leaf value would turn into a NaN score that no threshold compares sensibly."""
+    if not np.isfinite(np.asarray(values, dtype=np.float64)).all():
+        raise Malformed(f"{where}: a leaf value is not finite")
+
+
 def check_sklearn_tree(tree: Any, width: int | None, where: str) -> int:
     """sklearn.tree._tree.Tree: its own n_features bounds the feature ids too."""
     own = int(getattr(tree, "n_features", width if width is not None else 0))
     bound = own if width is None else min(own, width)
-    return check_nodes(tree.children_left, tree.children_right, tree.feature, bound, where)
+    depth = check_nodes(tree.children_left, tree.children_right, tree.feature, bound, where)
+    check_values(tree.value, where)
+    return depth
 
 
 def check_predictor(predictor: Any, width: int | None, where: str) -> int:
@@ -87,7 +95,9 @@ def check_predictor(predictor: Any, width: int | None, where: str) -> int:
     leaf = nodes["is_leaf"].astype(bool)
     left = np.where(leaf, _TREE_LEAF, nodes["left"].astype(np.int64))
     right = np.where(leaf, _TREE_LEAF, nodes["right"].astype(np.int64))
-    return check_nodes(left, right, nodes["feature_idx"], width, where)
+    depth = check_nodes(left, right, nodes["feature_idx"], width, where)
+    check_values(nodes["value"][leaf], where)
+    return depth
 
 
 def _trees(root: Any) -> Iterator[tuple[Any, int | None, str]]:

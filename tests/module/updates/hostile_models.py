@@ -43,3 +43,13 @@ def feature_out_of_range() -> bytes:
         nodes["feature"][0] = 1_000
 
     return _edit_first_tree(edit)
+
+
+def leaf_value_nan() -> bytes:
+    forest = train(3, trees=3, samples=16)
+    tree = forest.estimators_[0].tree_
+    state = tree.__getstate__()
+    values = state["values"].copy()
+    values[-1] = np.nan
+    tree.__setstate__({**state, "values": values})
+    return pickle.dumps(forest, protocol=5)

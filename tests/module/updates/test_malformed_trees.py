@@ -15,6 +15,7 @@ HOSTILE = {
     "children out of range": (hostile_models.children_out_of_range, "outside the tree's"),
     "cycle": (hostile_models.cycle, "do not form a tree"),
     "feature out of range": (hostile_models.feature_out_of_range, "input columns"),
+    "leaf value NaN": (hostile_models.leaf_value_nan, "not finite"),
 }
 
 
@@ -83,3 +84,11 @@ def test_depth_is_bounded(monkeypatch):
         left[i], right[i] = i + 1, i + 2
     with pytest.raises(Malformed, match="deeper than 3"):
         check_nodes(left, right, np.zeros(n, dtype=np.int64), width=1)
+
+
+def test_a_hist_gradient_boosting_forest_passes():
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    X = np.random.default_rng(0).normal(size=(200, 3))
+    model = HistGradientBoostingRegressor(max_iter=5).fit(X, X[:, 0])
+    assert check_estimator(model) == 5
