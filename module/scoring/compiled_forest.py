@@ -6,7 +6,8 @@ agent's latency. The compiled evaluator (forest_arrays.py packs the trees, fores
 at once) reproduces scikit-learn 1.2.1's arithmetic exactly. It serves a model only after it matched
 scikit-learn bit for bit on the canary rows and a fixed set of generated rows (forest_rows.py); for any
 difference, an estimator it does not support or a scikit-learn it does not know, scikit-learn serves the
-model and the reason is reported (LoadedModel.scorer_reason, GET /model).
+model and the reason is reported (LoadedModel.scorer_reason, GET /model). A malformed tree
+(tree_structure.Malformed) is never handed to scikit-learn: it refuses the model.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from .forest_check import CostModel, Mismatch, measure, same_bits
 from .forest_rows import generated_rows
 from .forest_steps import Step, prefix_steps
 from .forest_walk import ForestWalk
+from .tree_structure import Malformed
 
 NAME = "compiled-forest"
 
@@ -167,6 +169,8 @@ def choose(
             cost = measure(compiled.score, plain_scorer.score, rows)
     except (Unsupported, Mismatch) as exc:
         return plain_scorer, f"served by scikit-learn: {exc}"
+    except Malformed:
+        raise  # scikit-learn would walk the same broken tree (out of bounds, or forever): refuse the model
     except Exception as exc:  # a fault in building the evaluator must never stop a model from loading
         return plain_scorer, f"served by scikit-learn: the compiled scorer failed to build: {exc!r}"
     if cost.never_compiled():

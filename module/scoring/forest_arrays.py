@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import sklearn
 
+from .tree_structure import check_nodes
+
 #: scikit-learn versions whose IsolationForest scoring internals this package reproduces. 1.2.1 is the
 #: one runtime version set of the fleet (Debian bookworm's python3-sklearn, pinned in requirements).
 SUPPORTED_SKLEARN = frozenset({"1.2.1"})
@@ -114,7 +116,8 @@ def _depths(left: np.ndarray, right: np.ndarray) -> np.ndarray:
 
 
 def pack(forest) -> ForestArrays:
-    """Raises Unsupported when the forest is not one whose scoring we reproduce."""
+    """Raises Unsupported when the forest is not one whose scoring we reproduce, Malformed (from
+    tree_structure) when a tree is not a tree: then no scorer may walk it."""
     check_version()
     apl = _average_path_length()
     trees = list(_attribute(forest, "estimators_"))
@@ -127,8 +130,10 @@ def pack(forest) -> ForestArrays:
         raise Unsupported(f"the forest has {nodes} nodes; the compiled scorer packs at most {MAX_NODES}")
     feature, threshold, child, leaf_value, roots = [], [], [], [], []
     offset, levels = 0, 0
-    for tree, cols in zip(trees, columns):
+    for number, (tree, cols) in enumerate(zip(trees, columns)):
         left, right, feat, thr, samples = _tree_parts(tree)
+        # Malformed (not Unsupported): a tree sklearn itself would walk out of bounds refuses the model.
+        check_nodes(left, right, feat, len(cols), f"tree {number}")
         n = len(left)
         leaf = left == _TREE_LEAF
         if (leaf != (right == _TREE_LEAF)).any() or (feat[~leaf] >= len(cols)).any() or (feat[~leaf] < 0).any():

@@ -12,6 +12,7 @@ from ..errors import UpdateError
 from . import entry_script
 from .scorer import build_scorer, default_threshold, score_method
 from .slot import LoadedModel
+from .tree_structure import Malformed, check_estimator
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +26,10 @@ def prepare(
     check_rows: np.ndarray | None = None,
     path: Path | None = None,
     features: Any = None,
+    entry: bool = True,
 ) -> LoadedModel:
-    """Raises UpdateError (stage "load") when the estimator cannot serve the configured features."""
+    """Raises UpdateError (stage "load") when the estimator cannot serve the configured features or holds a
+    malformed tree. entry=False (the trial child) skips the Azure ML entry script's init()."""
     try:
         score_method(estimator)
     except TypeError as exc:
@@ -36,9 +39,13 @@ def prepare(
         what = f"its feature spec has {n_features} columns" if features is not None else \
             f"scoring.features has {n_features}"
         raise UpdateError(f"model expects {int(width)} input features but {what}", stage="load")
-    scorer, reason = build_scorer(estimator, compiled, check_rows)
+    try:
+        check_estimator(estimator)  # before anything walks a tree: sklearn's Cython code trusts its arrays
+        scorer, reason = build_scorer(estimator, compiled, check_rows)
+    except Malformed as exc:
+        raise UpdateError(f"malformed tree, the model is refused: {exc}", stage="load") from None
     # Last: init() of a configured Azure ML entry script runs only for a model that passed every check.
-    entry = entry_script.build(manifest, estimator, path)
+    entry = entry_script.build(manifest, estimator, path) if entry else None
     model = LoadedModel(
         version=str(manifest["version"]),
         sha256=str(manifest.get("sha256", "")),
