@@ -1,5 +1,6 @@
-"""An IoT Hub REST stand-in on loopback (HTTPS, throwaway CA): twins, configurations and queries from memory,
-every request recorded, SAS tokens checked, and errors (401/404/412/429/503) answered on command."""
+"""An IoT Hub REST stand-in on loopback (HTTPS, throwaway CA): twins, configurations, queries and
+scheduleUpdateTwin jobs from memory, every request recorded (with its bytes), SAS tokens checked, errors
+(401/404/412/429/503) answered on command, and a per-operation throttle answering 429 + Retry-After."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from typing import Any, Callable
 from tests.helpers.iothub_query import QueryError
 from tests.helpers.iothub_routes import route
 from tests.helpers.iothub_state import HubState
+from tests.helpers.iothub_throttle import Throttle
 from tests.helpers.net import free_port, loopback_address, wait_listening
 
 KEY_NAME = "iothubowner"
@@ -33,6 +35,15 @@ class Recorded:
     query: dict[str, str]
     headers: dict[str, str]
     body: bytes
+    at: float = 0.0  # time.monotonic() when it arrived
+    status: int = 0  # what the stand-in answered
+    response_bytes: int = 0  # status line, headers and body of the answer
+
+    @property
+    def request_bytes(self) -> int:
+        """Request line, headers and body, as they went over the wire (before TLS)."""
+        head = sum(len(k) + len(v) + 4 for k, v in self.headers.items())
+        return len(self.method) + len(self.path) + 40 + head + 2 + len(self.body)
 
     def json(self) -> Any:
         return json.loads(self.body) if self.body else None
@@ -45,6 +56,7 @@ class Failure:
     path_prefix: str | None
     times: int
     body: dict = field(default_factory=dict)
+    headers: dict = field(default_factory=dict)
 
 
 def make_ca_and_cert(directory: Path, host: str) -> tuple[Path, Path, Path]:
@@ -77,6 +89,8 @@ class IoTHubStandIn:
         self.state = HubState()
         self.requests: list[Recorded] = []
         self.failures: list[Failure] = []
+        #: Per-operation-class rate limits: `hub.throttle.limit("twin-updates", rate=50, burst=10)`.
+        self.throttle = Throttle()
         #: Called with (method, path) before each request is answered: lets a test act as a device
         #: between polls.
         self.on_request: Callable[[str, str], None] | None = None
@@ -91,10 +105,11 @@ class IoTHubStandIn:
         return f"HostName={self.hostname};SharedAccessKeyName={KEY_NAME};SharedAccessKey={KEY}"
 
     def fail(self, status: int, method: str | None = None, path: str | None = None, times: int = 1,
-             message: str = "") -> None:
+             message: str = "", retry_after: str | None = None) -> None:
         """Answer the next `times` matching requests with `status` (a JSON error body like the hub's)."""
         body = {"Message": f"ErrorCode:StandIn{status};{message or 'injected by the test'}"}
-        self.failures.append(Failure(status, method, path, times, body))
+        headers = {"Retry-After": retry_after} if retry_after is not None else {}
+        self.failures.append(Failure(status, method, path, times, body, headers))
 
     def requests_to(self, method: str, path_prefix: str = "") -> list[Recorded]:
         return [r for r in self.requests if r.method == method and r.path.startswith(path_prefix)]
@@ -114,6 +129,7 @@ class IoTHubStandIn:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+        self.state.jobs.stop()
 
     def __enter__(self) -> "IoTHubStandIn":
         return self.start()
@@ -155,30 +171,36 @@ class _Handler(BaseHTTPRequestHandler):
         url = urllib.parse.urlsplit(self.path)
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         record = Recorded(self.command, url.path, dict(urllib.parse.parse_qsl(url.query)),
-                          {k.lower(): v for k, v in self.headers.items()}, body)
+                          {k.lower(): v for k, v in self.headers.items()}, body, time.monotonic())
         self.hub.requests.append(record)
         if self.hub.on_request:
             self.hub.on_request(self.command, url.path)
         failure = self.hub.take_failure(self.command, url.path)
         if failure:
-            return self._send(failure.status, failure.body)
+            return self._send(record, failure.status, failure.body, failure.headers)
         if not self.hub.authorized(self.headers.get("Authorization", "")):
-            return self._send(401, {"Message": "ErrorCode:IotHubUnauthorizedAccess;Unauthorized"})
+            return self._send(record, 401, {"Message": "ErrorCode:IotHubUnauthorizedAccess;Unauthorized"})
+        wait = self.hub.throttle.check(self.command, url.path)
+        if wait is not None:
+            return self._send(record, 429, {"Message": "ErrorCode:ThrottlingException;IoT Hub throttling"},
+                              {"Retry-After": Throttle.retry_after(wait)})
         try:
             status, payload, headers = route(self.hub.state, record)
         except QueryError as exc:
             status, payload, headers = 400, {"Message": f"ErrorCode:BadRequest;{exc}"}, {}
-        self._send(status, payload, headers)
+        self._send(record, status, payload, headers)
 
-    def _send(self, status: int, payload: Any, headers: dict | None = None) -> None:
+    def _send(self, record: Recorded, status: int, payload: Any, headers: dict | None = None) -> None:
         data = json.dumps(payload).encode()
+        all_headers = {"Content-Type": "application/json; charset=utf-8", "Content-Length": str(len(data)),
+                       **(headers or {})}
         self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
-        self.send_header("Content-Length", str(len(data)))
-        for key, value in (headers or {}).items():
+        for key, value in all_headers.items():
             self.send_header(key, value)
         self.end_headers()
         self.wfile.write(data)
+        record.status = status
+        record.response_bytes = 17 + sum(len(k) + len(str(v)) + 4 for k, v in all_headers.items()) + 2 + len(data)
 
     do_GET = do_PUT = do_PATCH = do_POST = do_DELETE = _handle
 
