@@ -30,8 +30,8 @@ class JobEngine:
         self.jobs: dict[str, dict] = {}
         #: Devices patched per second (None: as fast as the engine runs, like an S3 hub at rest).
         self.device_rate: float | None = None
-        #: Set by a test: the next job fails after this many devices with this reason.
-        self.fail_next: tuple[int, str] | None = None
+        #: Set by a test (fail_job): a job whose id starts with a prefix fails after N devices, with a reason.
+        self.failing_jobs: dict[str, tuple[int, str]] = {}
         #: Devices on which a job's twin update fails (the device counts as failed, the job completes).
         self.failing_devices: set[str] = set()
         self._wake = threading.Condition()
@@ -43,6 +43,10 @@ class JobEngine:
         with self._wake:
             self._stopped = True
             self._wake.notify_all()
+
+    def fail_job(self, id_prefix: str, after_devices: int, reason: str) -> None:
+        """The next job whose id starts with `id_prefix` ends `failed` after `after_devices` devices."""
+        self.failing_jobs[id_prefix] = (after_devices, reason)
 
     def create(self, job_id: str, body: dict) -> dict:
         if body.get("type") != "scheduleUpdateTwin":
@@ -96,7 +100,8 @@ class JobEngine:
             targets = [d for d, twin in self.state.devices.items() if matches(twin)]
         stats = job["deviceJobStatistics"]
         stats.update(deviceCount=len(targets), pendingCount=len(targets))
-        failure, self.fail_next = self.fail_next, None
+        prefix = next((p for p in self.failing_jobs if job["jobId"].startswith(p)), None)
+        failure = self.failing_jobs.pop(prefix) if prefix is not None else None
         started = time.monotonic()
         patch = {k: v for k, v in job["updateTwin"].items() if k in ("tags", "properties")}
         for done, device_id in enumerate(targets):
