@@ -22,6 +22,7 @@ SECTIONS = {
     "swap": "bench.hot_swap",
     "bytes": "bench.update_bytes",
     "memory": "bench.memory_start",
+    "detectors": "bench.detectors",
     "arm32v7": "bench.arm32v7_path",
     "fleet": "bench.fleet_scale",
 }
