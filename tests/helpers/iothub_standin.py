@@ -222,6 +222,42 @@ def _demo_simulator(fail: set[str]) -> Callable[[str, str, dict], dict | None]:
     return on_desired
 
 
+def _real_device(hub: IoTHubStandIn, device: str, module: str, spec: str,
+                 simulated: Callable[[str, str, dict], dict | None]) -> Callable[[str, str, dict], dict | None]:
+    """`--agent DEVICE=DESIRED_FILE,URL`: that device's module twin is a real agent run with
+    `--local --desired DESIRED_FILE`. Each desired change is written to the file (what the IoT Edge
+    runtime would deliver), and the agent's own `update` section from URL/model is copied into the twin's
+    reported `model` every half second (what the agent would report), so `publish --wait` and `status`
+    show the real device. Every other device stays simulated."""
+    import urllib.request
+
+    desired_file, _, url = spec.partition(",")
+    target = Path(desired_file)
+
+    def on_desired(device_id: str, module_id: str, desired: dict) -> dict | None:
+        if (device_id, module_id) != (device, module):
+            return simulated(device_id, module_id, desired)
+        temporary = target.with_name(target.name + ".tmp")
+        temporary.write_text(json.dumps(desired))
+        temporary.replace(target)  # the agent never reads half a file
+        return None
+
+    def mirror() -> None:
+        while True:
+            time.sleep(0.5)
+            try:
+                with urllib.request.urlopen(url.rstrip("/") + "/model", timeout=5) as answer:
+                    model = json.load(answer)
+            except (OSError, ValueError):
+                continue  # not up yet, or restarting
+            update = dict(model.get("update") or {})
+            update.setdefault("version", model.get("version"))
+            hub.state.set_reported(device, module, {"model": update})
+
+    threading.Thread(target=mirror, daemon=True).start()
+    return on_desired
+
+
 def main(argv: list[str] | None = None) -> None:
     """`python -m tests.helpers.iothub_standin`: a local hub for trying the operator commands by hand."""
     import argparse
@@ -234,11 +270,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--module", default="edgemodelagent")
     parser.add_argument("--fail", action="append", default=[], help="a device whose updates fail (repeatable)")
     parser.add_argument("--dir", default=None, help="where the throwaway CA goes (default: a temp dir)")
+    parser.add_argument("--agent", metavar="DEVICE=DESIRED_FILE,URL",
+                        help="a device that is a real agent (python -m module --local --desired DESIRED_FILE "
+                             "serving URL): its desired changes go to the file, its /model comes back as reported")
     args = parser.parse_args(argv)
     hub = IoTHubStandIn(Path(args.dir or tempfile.mkdtemp(prefix="iothub-standin-")), args.host, args.port)
     for n in range(args.devices):
         hub.state.add_device(f"truck-{n:02}", {"fleet": "trucks"}, (args.module,))
     hub.state.on_desired = _demo_simulator(set(args.fail))
+    if args.agent:
+        device, _, spec = args.agent.partition("=")
+        hub.state.on_desired = _real_device(hub, device, args.module, spec, hub.state.on_desired)
     hub.start()
     print(f"export IOTHUB_CONNECTION_STRING='{hub.connection_string}'")
     print(f"export REQUESTS_CA_BUNDLE='{hub.ca_file}'")
