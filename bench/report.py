@@ -13,7 +13,8 @@ UNITS = {
     "rps": "req/s", "msgs_per_s": "msg/s", "p50_ms": "p50 ms", "p99_ms": "p99 ms", "ms": "ms",
     "rows_per_s": "rows/s", "pct_of_60MB": "% of 60 MB", "swaps_done": "swaps", "swap_s": "slowest swap s",
     "p99_steady_ms": "p99 steady ms", "p99_swap_ms": "p99 in swaps ms", "requests": "requests", "failed": "failed", "unscored": "unscored", "bytes": "bytes", "cpu_ms_per_msg": "CPU ms/msg", "outputs_per_1000": "outputs/1,000 in",
-    "ready_s": "ready s", "rss_ready_mb": "RSS at ready MB", "rss_mb": "RSS MB", "peak_rss_mb": "peak RSS MB",
+    "calls": "hub calls", "tag_calls": "tagging calls", "wall_s": "wall s", "s1_floor_s": "S1 throttle floor s",
+    "jobs": "jobs", "ready_s": "ready s", "rss_ready_mb": "RSS at ready MB", "rss_mb": "RSS MB", "peak_rss_mb": "peak RSS MB",
 }
 
 

@@ -9,9 +9,12 @@ import json
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator, TypeVar
 
 from .errors import HubError, UsageError
+from .hub_retry import RetryPolicy, with_retries
+
+T = TypeVar("T")
 
 ENV_CONNECTION_STRING = "IOTHUB_CONNECTION_STRING"
 QUERY_PAGE_SIZE = 1000
@@ -28,8 +31,8 @@ STATUS_HINTS = {
     409: "{what} already exists (409 Conflict): choose another name or delete the old one",
     412: "{what} changed since it was read (412 Precondition Failed, etag mismatch): someone else "
          "updated it; re-run the command to apply the change on the latest version",
-    429: "the hub is throttling requests (429 Too Many Requests): wait a minute and re-run; "
-         "the command is safe to repeat",
+    429: "the hub kept throttling requests (429 Too Many Requests) past the retry budget, honouring its "
+         "Retry-After each time: wait a few minutes and re-run; the command is safe to repeat",
     500: "the hub had an internal error (500): try again later",
     503: "the hub is unavailable (503 Service Unavailable): try again later",
 }
@@ -104,30 +107,40 @@ def _short(exc: Exception) -> str:
 
 
 class Hub:
-    """The two SDK managers the commands need, created from one connection string."""
+    """The SDK managers the commands need, created from one connection string. Every call goes through
+    `call`: a 429 is waited out (Retry-After) and re-sent, any other error becomes one HubError."""
 
-    def __init__(self, connection: HubConnection):
+    def __init__(self, connection: HubConnection, retry: RetryPolicy | None = None):
         try:
-            from azure.iot.hub import IoTHubConfigurationManager, IoTHubRegistryManager
+            from azure.iot.hub import IoTHubConfigurationManager, IoTHubJobManager, IoTHubRegistryManager
         except ImportError as exc:  # an operator-side dependency, not in the runtime image
             raise UsageError(f"the hub commands need the IoT Hub service SDK ({exc}): "
                              "pip install -r requirements/operator.txt (or: pip install '.[operator]')") from None
 
         self.connection = connection
+        self.retry = retry or RetryPolicy()
         self.registry = IoTHubRegistryManager.from_connection_string(connection.text)
         self.configurations = IoTHubConfigurationManager.from_connection_string(connection.text)
+        self.jobs = IoTHubJobManager.from_connection_string(connection.text)
+        for manager in (self.registry, self.configurations, self.jobs):
+            # urllib3 under the SDK would retry a GET/PUT 429 that carries Retry-After by itself, three
+            # times, then raise a RetryError without the response: one policy (ours) must see every 429.
+            manager.protocol.config.retry_policy.policy.respect_retry_after_header = False
+
+    def call(self, what: str, request: Callable[[], T]) -> T:
+        with calling(what):
+            return with_retries(what, request, self.retry)
 
     def module_twin(self, device_id: str, module_id: str) -> Any:
-        with calling(f"module twin {device_id}/{module_id}"):
-            return self.registry.get_module_twin(device_id, module_id)
+        return self.call(f"module twin {device_id}/{module_id}",
+                         lambda: self.registry.get_module_twin(device_id, module_id))
 
     def patch_module_twin(self, device_id: str, module_id: str, patch: dict, etag: str | None) -> Any:
-        with calling(f"module twin {device_id}/{module_id}"):
-            return self.registry.update_module_twin(device_id, module_id, patch, etag)
+        return self.call(f"module twin {device_id}/{module_id}",
+                         lambda: self.registry.update_module_twin(device_id, module_id, patch, etag))
 
     def patch_device_tags(self, device_id: str, tags: dict, etag: str | None) -> Any:
-        with calling(f"device twin {device_id}"):
-            return self.registry.update_twin(device_id, {"tags": tags}, etag)
+        return self.call(f"device twin {device_id}", lambda: self.registry.update_twin(device_id, {"tags": tags}, etag))
 
     def query(self, text: str) -> Iterator[Any]:
         """Every twin the query returns, page after page (the hub pages with x-ms-continuation)."""
@@ -135,8 +148,8 @@ class Hub:
 
         token = None
         while True:
-            with calling(f"query {text!r}"):
-                result = self.registry.query_iot_hub(QuerySpecification(query=text), token, QUERY_PAGE_SIZE)
+            result = self.call(f"query {text[:200]!r}", lambda: self.registry.query_iot_hub(
+                QuerySpecification(query=text), token, QUERY_PAGE_SIZE))
             yield from result.items or []
             token = result.continuation_token
             if not token:
@@ -147,7 +160,8 @@ class Hub:
         from msrest.exceptions import HttpOperationError
 
         try:
-            return self.configurations.get_configuration(config_id)
+            return with_retries(f"configuration {config_id}",
+                                lambda: self.configurations.get_configuration(config_id), self.retry)
         except HttpOperationError as exc:
             if exc.response is not None and exc.response.status_code == 404:
                 return None
@@ -155,5 +169,28 @@ class Hub:
                 raise
 
     def create_configuration(self, configuration: Any) -> Any:
-        with calling(f"configuration {configuration.id}"):
-            return self.configurations.create_configuration(configuration)
+        return self.call(f"configuration {configuration.id}",
+                         lambda: self.configurations.create_configuration(configuration))
+
+    def job(self, job_id: str) -> Any | None:
+        """A scheduled job (JobResponse), or None when the hub has none of that id."""
+        from msrest.exceptions import HttpOperationError
+
+        try:
+            return with_retries(f"job {job_id}", lambda: self.jobs.get_scheduled_job(job_id), self.retry)
+        except HttpOperationError as exc:
+            if exc.response is not None and exc.response.status_code == 404:
+                return None
+            with calling(f"job {job_id}"):
+                raise
+
+    def create_job(self, job_id: str, request: Any) -> Any:
+        return self.call(f"job {job_id}", lambda: self.jobs.create_scheduled_job(job_id, request))
+
+    def active_jobs(self) -> list[Any]:
+        """Twin-update jobs the hub has queued or running (any owner), newest first as the hub lists them."""
+        found = []
+        for status in ("queued", "running"):
+            result = self.call(f"jobs {status}", lambda: self.jobs.query_scheduled_jobs("scheduleUpdateTwin", status))
+            found += [item for item in (result.items or [])]
+        return found

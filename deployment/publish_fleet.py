@@ -9,6 +9,7 @@ from typing import Any, Callable
 from .errors import EXIT_DEVICES_FAILED, EXIT_OK, EXIT_TIMEOUT, UsageError
 from .fleet_status import counts, progress_text, render, watch
 from .rollout import Rollout, assign_wave, fleet_waves, gate, wave_states
+from .wave_tagging import Tagging, wait_for_earlier_jobs
 
 
 def _check_existing(existing: Any, rollout: Rollout) -> None:
@@ -31,15 +32,18 @@ def _single(hub: Any, rollout: Rollout, say: Callable[[str], None]) -> int:
 
 
 def run(hub: Any, rollout: Rollout, wait: bool, timeout_s: float, poll_s: float = 2.0,
-        say: Callable[[str], None] = print) -> int:
+        say: Callable[[str], None] = print, tag_with: str = "auto") -> int:
     """Exit code: 0 created (or waiting for a gate without --wait), 1 a gate was refused or a device
-    failed, 4 --wait ran out of time."""
+    failed, 3 the hub refused (a tagging job failed), 4 --wait (or a tagging job) ran out of time."""
     if not rollout.waves:
         return _single(hub, rollout, say)
+    deadline = time.monotonic() + timeout_s
+    tagging = Tagging(tag_with, poll_s, deadline, say)
+    if tag_with != "twins":
+        wait_for_earlier_jobs(hub, rollout.name, tagging)  # before reading who is tagged
     waves = fleet_waves(hub, rollout)
     if not waves:
         raise UsageError(f"no device matches --fleet {rollout.fleet!r}")
-    deadline = time.monotonic() + timeout_s
 
     def waiter(fetch, decided):
         states, _ = watch(fetch, max(0.0, deadline - time.monotonic()), poll_s, decided)
@@ -49,7 +53,7 @@ def run(hub: Any, rollout: Rollout, wait: bool, timeout_s: float, poll_s: float 
         existing = hub.configuration(rollout.config_id(wave))
         if existing is not None:  # created by an earlier run: keep it, tag devices that joined since
             _check_existing(existing, rollout)
-            tagged = assign_wave(hub, rollout, waves, wave)
+            tagged = assign_wave(hub, rollout, waves, wave, tagging)
             say(f"wave {wave}: {existing.id} exists" + (f"; {len(tagged)} new devices tagged" if tagged else ""))
             continue
         if wave > 1:
@@ -57,7 +61,7 @@ def run(hub: Any, rollout: Rollout, wait: bool, timeout_s: float, poll_s: float 
             say(verdict.describe())
             if not verdict.passed:
                 return _stopped(rollout, verdict, wave, wait, say)
-        assign_wave(hub, rollout, waves, wave)
+        assign_wave(hub, rollout, waves, wave, tagging)
         hub.create_configuration(rollout.configuration(wave))
         members = sum(1 for w in waves.values() if w == wave)
         say(f"wave {wave}: created {rollout.config_id(wave)} for {members} device(s) "

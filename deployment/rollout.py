@@ -13,6 +13,7 @@ from typing import Any, Callable
 from .errors import UsageError
 from .fleet_status import ACTIVE, FAILED, ModuleState, counts, module_states, quoted
 from .twin_limits import check_desired
+from .wave_tagging import Tagging, tag_devices
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,100}$")
 
@@ -95,14 +96,17 @@ def fleet_waves(hub: Any, rollout: Rollout) -> dict[str, int | None]:
             for twin in hub.query(f"SELECT deviceId, tags FROM devices WHERE {rollout.fleet}")}
 
 
-def assign_wave(hub: Any, rollout: Rollout, waves: dict[str, int | None], wave: int) -> list[str]:
-    """Tag untagged devices with `wave` until the first `waves[wave-1]` percent of the fleet is tagged."""
+def assign_wave(hub: Any, rollout: Rollout, waves: dict[str, int | None], wave: int,
+                tagging: Tagging | None = None) -> list[str]:
+    """Tag untagged devices with `wave` until the first `waves[wave-1]` percent of the fleet is tagged
+    (by twin updates or IoT Hub jobs, see wave_tagging)."""
     target = math.ceil(len(waves) * rollout.waves[wave - 1] / 100)
     already = sum(1 for w in waves.values() if w is not None and w <= wave)
     fresh = sorted((d for d, w in waves.items() if w is None), key=lambda d: _order(rollout.name, d))
     chosen = fresh[:max(0, target - already)]
+    whole_rest = len(chosen) == len(fresh) and rollout.waves[wave - 1] == 100
+    tag_devices(hub, rollout.name, rollout.fleet, rollout.tag_key, wave, chosen, whole_rest, tagging or Tagging())
     for device in chosen:
-        hub.patch_device_tags(device, {"rollout": {rollout.tag_key: {"wave": wave}}}, None)
         waves[device] = wave
     return chosen
 

@@ -8,7 +8,9 @@ import sys
 
 from ..errors import EXIT_OK, UsageError
 from ..hub import ENV_CONNECTION_STRING, Hub, parse_connection_string
+from ..hub_retry import RetryPolicy
 from ..sections import load_bundle, load_section_file, model_section, upload_hints
+from ..wave_tagging import JOBS_FROM, MODES
 
 DEFAULT_MODULE = "edgemodelagent"
 
@@ -29,6 +31,8 @@ def register(subparsers) -> None:
     p.add_argument("--module", default=DEFAULT_MODULE, help=f"module id (default {DEFAULT_MODULE})")
     p.add_argument("--bundle", required=True, metavar="DIR", help="a directory written by `bundle`")
     p.add_argument("--hub-connection-string", metavar="S", help=f"service connection string (or ${ENV_CONNECTION_STRING})")
+    p.add_argument("--throttle-wait", type=float, default=600.0, metavar="S",
+                   help="how long one hub call may wait out 429 throttling (Retry-After) before giving up (600 s)")
     hosting = p.add_mutually_exclusive_group()
     hosting.add_argument("--url", help="HTTPS URL where payload.zst was uploaded (for models too large to go inline)")
     hosting.add_argument("--upload", metavar="CONTAINER_URL",
@@ -44,6 +48,9 @@ def register(subparsers) -> None:
     fleet.add_argument("--priority", type=int, default=10, help="layered deployment priority (default 10)")
     fleet.add_argument("--waves", type=_waves, metavar="P1,P2,..", help="cumulative percentages, e.g. 1,10,100")
     fleet.add_argument("--gate", type=float, default=0.95, help="success rate a wave needs before the next (0.95)")
+    fleet.add_argument("--tag-with", choices=MODES, default="auto",
+                       help="how wave tags are written: IoT Hub jobs (scheduleUpdateTwin, a few calls for any "
+                            f"fleet size), one twin update per device, or auto: jobs past {JOBS_FROM} devices a wave")
     p.add_argument("--wait", action="store_true", help="wait for gates and devices instead of returning at once")
     p.add_argument("--timeout", type=float, default=900.0, metavar="S", help="how long --wait waits (900 s)")
     p.add_argument("--poll", type=float, default=5.0, metavar="S", help=argparse.SUPPRESS)
@@ -104,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
                    "hosting": args.hosted.as_json() if args.hosted else None,
                    "target": {"device": args.device, "module": args.module} if args.device else
                    {"fleet": args.fleet, "deployment": args.name, "waves": list(args.waves or ())}}
-    hub = Hub(connection)
+    hub = Hub(connection, RetryPolicy(max_wait_s=args.throttle_wait))
     if args.device:
         return _publish_device(hub, args, sections)
     from ..publish_fleet import run as run_fleet
@@ -113,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.name:
         raise UsageError("--fleet needs --name (the deployment's configuration id)")
     rollout = Rollout(args.name, args.fleet, args.priority, args.module, sections, tuple(args.waves or ()), args.gate)
-    return run_fleet(hub, rollout, args.wait, args.timeout, args.poll)
+    return run_fleet(hub, rollout, args.wait, args.timeout, args.poll, tag_with=args.tag_with)
 
 
 def _publish_device(hub: Hub, args: argparse.Namespace, sections: dict[str, dict]) -> int:

@@ -9,6 +9,7 @@ from typing import Any, Callable
 from ..errors import EXIT_DEVICES_FAILED, EXIT_OK, EXIT_TIMEOUT, UsageError
 from ..fleet_status import FAILED, ModuleState, counts, from_twin, module_states, progress_text, quoted, render, watch
 from ..hub import ENV_CONNECTION_STRING, Hub, parse_connection_string
+from ..hub_retry import RetryPolicy
 
 
 def register(subparsers) -> None:
@@ -18,6 +19,8 @@ def register(subparsers) -> None:
     target.add_argument("--deployment", metavar="NAME", help="every device a deployment (or its waves) targets")
     p.add_argument("--module", help="module id (with --device; default: every module with a model section)")
     p.add_argument("--hub-connection-string", metavar="S", help=f"service connection string (or ${ENV_CONNECTION_STRING})")
+    p.add_argument("--throttle-wait", type=float, default=600.0, metavar="S",
+                   help="how long one hub call may wait out 429 throttling (Retry-After) before giving up (600 s)")
     p.add_argument("--wait", action="store_true", help="poll until every device is active or failed")
     p.add_argument("--timeout", type=float, default=900.0, metavar="S", help="how long --wait waits (900 s)")
     p.add_argument("--poll", type=float, default=5.0, metavar="S", help=argparse.SUPPRESS)
@@ -106,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    hub = Hub(parse_connection_string(args.hub_connection_string))
+    hub = Hub(parse_connection_string(args.hub_connection_string), RetryPolicy(max_wait_s=args.throttle_wait))
     if args.device:
         return _show(lambda: device_states(hub, args.device, args.module), args.wait, args.timeout, args.poll)
     configs = deployment_configs(hub, args.deployment)

@@ -84,7 +84,6 @@ def test_a_list_in_a_section_file_is_refused_before_sending(hub, bundle, tmp_pat
     (401, "GET", "refused the credentials (401 Unauthorized)"),
     (404, "GET", "module twin truck-1/edgemodelagent was not found (404)"),
     (412, "PATCH", "changed since it was read (412 Precondition Failed"),
-    (429, "PATCH", "throttling requests (429 Too Many Requests)"),
     (503, "PATCH", "unavailable (503"),
 ])
 def test_hub_errors_give_a_clear_message_and_exit_3(hub, bundle, capsys, status, method, words):
@@ -92,6 +91,26 @@ def test_hub_errors_give_a_clear_message_and_exit_3(hub, bundle, capsys, status,
     assert _publish(bundle) == EXIT_HUB
     err = capsys.readouterr().err
     assert err.startswith("error: ") and words in err and "Traceback" not in err
+    assert "model" not in hub.state.modules[("truck-1", MODULE)]["properties"]["desired"]
+
+
+def test_a_throttled_patch_is_sent_again_after_the_retry_after_the_hub_asked_for(hub, bundle, capsys):
+    hub.fail(429, "PATCH", times=2, retry_after="1")
+    assert _publish(bundle) == 0
+    patches = hub.requests_to("PATCH")
+    assert [p.status for p in patches] == [429, 429, 200]
+    assert all(later.at - earlier.at >= 1.0 for earlier, later in zip(patches, patches[1:]))  # Retry-After: 1
+    assert hub.state.modules[("truck-1", MODULE)]["properties"]["desired"]["model"]["version"] == "2"
+    assert "hub throttling (429) on module twin truck-1/edgemodelagent: waiting 1.0 s (Retry-After: 1)" in \
+        capsys.readouterr().err
+
+
+def test_throttling_past_the_wait_budget_is_exit_3_and_changes_nothing(hub, bundle, capsys):
+    hub.fail(429, "PATCH", times=5, retry_after="2")
+    assert _publish(bundle, "--throttle-wait", "3") == EXIT_HUB  # 2 s once, a second 2 s would pass 3 s
+    err = capsys.readouterr().err
+    assert "kept throttling requests (429 Too Many Requests) past the retry budget" in err
+    assert [p.status for p in hub.requests_to("PATCH")] == [429, 429]
     assert "model" not in hub.state.modules[("truck-1", MODULE)]["properties"]["desired"]
 
 

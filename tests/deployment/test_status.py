@@ -80,6 +80,6 @@ def test_deployment_status_lists_every_targeted_device(hub, bundle, capsys):
 def test_unknown_deployment_and_hub_errors(hub, capsys):
     assert main(["status", "--deployment", "nope"]) == EXIT_USAGE
     assert "no deployment named nope" in capsys.readouterr().err
-    hub.fail(429, "GET")
-    assert main(["status", "--device", "truck-1", "--module", MODULE]) == EXIT_HUB
+    hub.fail(429, "GET", times=2, retry_after="1")
+    assert main(["status", "--device", "truck-1", "--module", MODULE, "--throttle-wait", "1.5"]) == EXIT_HUB
     assert "429 Too Many Requests" in capsys.readouterr().err

@@ -90,7 +90,7 @@ def main() -> None:
     import sys
     import threading
 
-    blob = Azurite(Path(sys.argv[1] if len(sys.argv) > 1 else "azurite-demo")).start()
+    blob = Azurite(Path(sys.argv[1] if len(sys.argv) > 1 else "azurite-demo").resolve()).start()
     print(f"export AZURE_STORAGE_CONNECTION_STRING='{blob.connection_string}'")
     print(f"export AZURITE_CA='{blob.ca_file}'")
     print(f"export CONTAINER_URL='{blob.container_url('models')}'")

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import copy
 import re
+import uuid
 from typing import Any
+
+from tests.helpers.iothub_jobs import JobError
 
 Response = tuple[int, Any, dict]
 
@@ -55,19 +58,56 @@ def _configuration(state, record, config_id: str) -> Response:
 
 
 def _query(state, record) -> Response:
-    items = state.query((record.json() or {}).get("query", ""))
-    start = int(record.headers.get("x-ms-continuation") or 0)
+    """A page of the query's answer. The answer is computed once, at the first page, and the rest kept
+    under the continuation token (as a cursor), so paging through 100,000 twins stays linear."""
+    token = record.headers.get("x-ms-continuation")
     size = int(record.headers.get("x-ms-max-item-count") or 100)
-    page = items[start:start + size]
+    if token:
+        items = state.cursors.pop(token, None)
+        if items is None:
+            return 400, {"Message": "ErrorCode:InvalidContinuationToken;unknown or used continuation token"}, {}
+    else:
+        items = state.query((record.json() or {}).get("query", ""))
+    page, rest = items[:size], items[size:]
     headers = {"x-ms-item-type": "twin"}
-    if start + size < len(items):
-        headers["x-ms-continuation"] = str(start + size)
+    if rest:
+        token = uuid.uuid4().hex
+        state.cursors[token] = rest
+        headers["x-ms-continuation"] = token
     return 200, page, headers
+
+
+def _jobs(state, record) -> Response | None:
+    """PUT/GET /jobs/v2/{id} and GET /jobs/v2/query, answered by the stand-in's job engine."""
+    engine = state.jobs
+    if record.path == "/jobs/v2/query" and record.method == "GET":
+        # A QueryResult document (the REST reference's answer for this route), not a bare array
+        items = engine.query(record.query.get("jobType"), record.query.get("jobStatus"))
+        return 200, {"type": "jobResponse", "items": items, "continuationToken": None}, {}
+    match = re.fullmatch(r"/jobs/v2/([^/]+)", record.path)
+    if not match:
+        return None
+    job_id = match.group(1)
+    if record.method == "GET":
+        job = engine.get(job_id)
+        return (200, job, {}) if job else (404, {"Message": f"ErrorCode:JobNotFound;no job {job_id}"}, {})
+    if record.method == "PUT":
+        if engine.get(job_id) is not None:
+            return 409, {"Message": f"ErrorCode:JobAlreadyExists;a job with id {job_id} exists"}, {}
+        try:
+            return 200, engine.create(job_id, record.json() or {}), {}
+        except JobError as exc:
+            return 400, {"Message": f"ErrorCode:BadRequest;{exc}"}, {}
+    return 405, {"Message": "method not allowed"}, {}
 
 
 def route(state, record) -> Response:
     """(status, JSON payload, extra headers) for one recorded request."""
     path = record.path
+    if path.startswith("/jobs/"):
+        answer = _jobs(state, record)
+        if answer is not None:
+            return answer
     with state.lock:
         if match := re.fullmatch(r"/twins/([^/]+)/modules/([^/]+)", path):
             return _twin(state, record, state.modules.get((match.group(1), match.group(2))))

@@ -1,5 +1,6 @@
-"""An IoT Hub REST stand-in on loopback (HTTPS, throwaway CA): twins, configurations and queries from memory,
-every request recorded, SAS tokens checked, and errors (401/404/412/429/503) answered on command."""
+"""An IoT Hub REST stand-in on loopback (HTTPS, throwaway CA): twins, configurations, queries and
+scheduleUpdateTwin jobs from memory, every request recorded (with its bytes), SAS tokens checked, errors
+(401/404/412/429/503) answered on command, and a per-operation throttle answering 429 + Retry-After."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from typing import Any, Callable
 from tests.helpers.iothub_query import QueryError
 from tests.helpers.iothub_routes import route
 from tests.helpers.iothub_state import HubState
+from tests.helpers.iothub_throttle import Throttle
 from tests.helpers.net import free_port, loopback_address, wait_listening
 
 KEY_NAME = "iothubowner"
@@ -33,6 +35,16 @@ class Recorded:
     query: dict[str, str]
     headers: dict[str, str]
     body: bytes
+    at: float = 0.0  # time.monotonic() when it arrived
+    status: int = 0  # what the stand-in answered
+    response_bytes: int = 0  # status line, headers and body of the answer
+    response_headers: dict = field(default_factory=dict)
+
+    @property
+    def request_bytes(self) -> int:
+        """Request line, headers and body, as they went over the wire (before TLS)."""
+        head = sum(len(k) + len(v) + 4 for k, v in self.headers.items())
+        return len(self.method) + len(self.path) + 40 + head + 2 + len(self.body)
 
     def json(self) -> Any:
         return json.loads(self.body) if self.body else None
@@ -45,6 +57,7 @@ class Failure:
     path_prefix: str | None
     times: int
     body: dict = field(default_factory=dict)
+    headers: dict = field(default_factory=dict)
 
 
 def make_ca_and_cert(directory: Path, host: str) -> tuple[Path, Path, Path]:
@@ -77,6 +90,8 @@ class IoTHubStandIn:
         self.state = HubState()
         self.requests: list[Recorded] = []
         self.failures: list[Failure] = []
+        #: Per-operation-class rate limits: `hub.throttle.limit("twin-updates", rate=50, burst=10)`.
+        self.throttle = Throttle()
         #: Called with (method, path) before each request is answered: lets a test act as a device
         #: between polls.
         self.on_request: Callable[[str, str], None] | None = None
@@ -91,10 +106,11 @@ class IoTHubStandIn:
         return f"HostName={self.hostname};SharedAccessKeyName={KEY_NAME};SharedAccessKey={KEY}"
 
     def fail(self, status: int, method: str | None = None, path: str | None = None, times: int = 1,
-             message: str = "") -> None:
+             message: str = "", retry_after: str | None = None) -> None:
         """Answer the next `times` matching requests with `status` (a JSON error body like the hub's)."""
         body = {"Message": f"ErrorCode:StandIn{status};{message or 'injected by the test'}"}
-        self.failures.append(Failure(status, method, path, times, body))
+        headers = {"Retry-After": retry_after} if retry_after is not None else {}
+        self.failures.append(Failure(status, method, path, times, body, headers))
 
     def requests_to(self, method: str, path_prefix: str = "") -> list[Recorded]:
         return [r for r in self.requests if r.method == method and r.path.startswith(path_prefix)]
@@ -114,6 +130,7 @@ class IoTHubStandIn:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+        self.state.jobs.stop()
 
     def __enter__(self) -> "IoTHubStandIn":
         return self.start()
@@ -147,6 +164,9 @@ class IoTHubStandIn:
 class _Handler(BaseHTTPRequestHandler):
     hub: IoTHubStandIn
     protocol_version = "HTTP/1.1"
+    # Headers and body leave in two writes: with Nagle's algorithm against the client's delayed ACK each
+    # answer would stall about 40 ms (a 100,000-call fleet would measure the stall, not the tool).
+    disable_nagle_algorithm = True
 
     def log_message(self, *args: Any) -> None:  # the recorded requests are the log
         pass
@@ -155,30 +175,36 @@ class _Handler(BaseHTTPRequestHandler):
         url = urllib.parse.urlsplit(self.path)
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         record = Recorded(self.command, url.path, dict(urllib.parse.parse_qsl(url.query)),
-                          {k.lower(): v for k, v in self.headers.items()}, body)
+                          {k.lower(): v for k, v in self.headers.items()}, body, time.monotonic())
         self.hub.requests.append(record)
         if self.hub.on_request:
             self.hub.on_request(self.command, url.path)
         failure = self.hub.take_failure(self.command, url.path)
         if failure:
-            return self._send(failure.status, failure.body)
+            return self._send(record, failure.status, failure.body, failure.headers)
         if not self.hub.authorized(self.headers.get("Authorization", "")):
-            return self._send(401, {"Message": "ErrorCode:IotHubUnauthorizedAccess;Unauthorized"})
+            return self._send(record, 401, {"Message": "ErrorCode:IotHubUnauthorizedAccess;Unauthorized"})
+        wait = self.hub.throttle.check(self.command, url.path)
+        if wait is not None:
+            return self._send(record, 429, {"Message": "ErrorCode:ThrottlingException;IoT Hub throttling"},
+                              {"Retry-After": Throttle.retry_after(wait)})
         try:
             status, payload, headers = route(self.hub.state, record)
         except QueryError as exc:
             status, payload, headers = 400, {"Message": f"ErrorCode:BadRequest;{exc}"}, {}
-        self._send(status, payload, headers)
+        self._send(record, status, payload, headers)
 
-    def _send(self, status: int, payload: Any, headers: dict | None = None) -> None:
+    def _send(self, record: Recorded, status: int, payload: Any, headers: dict | None = None) -> None:
         data = json.dumps(payload).encode()
+        all_headers = {"Content-Type": "application/json; charset=utf-8", "Content-Length": str(len(data)),
+                       **(headers or {})}
         self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
-        self.send_header("Content-Length", str(len(data)))
-        for key, value in (headers or {}).items():
+        for key, value in all_headers.items():
             self.send_header(key, value)
         self.end_headers()
         self.wfile.write(data)
+        record.status, record.response_headers = status, all_headers
+        record.response_bytes = 17 + sum(len(k) + len(str(v)) + 4 for k, v in all_headers.items()) + 2 + len(data)
 
     do_GET = do_PUT = do_PATCH = do_POST = do_DELETE = _handle
 
@@ -196,6 +222,42 @@ def _demo_simulator(fail: set[str]) -> Callable[[str, str, dict], dict | None]:
     return on_desired
 
 
+def _real_device(hub: IoTHubStandIn, device: str, module: str, spec: str,
+                 simulated: Callable[[str, str, dict], dict | None]) -> Callable[[str, str, dict], dict | None]:
+    """`--agent DEVICE=DESIRED_FILE,URL`: that device's module twin is a real agent run with
+    `--local --desired DESIRED_FILE`. Each desired change is written to the file (what the IoT Edge
+    runtime would deliver), and the agent's own `update` section from URL/model is copied into the twin's
+    reported `model` every half second (what the agent would report), so `publish --wait` and `status`
+    show the real device. Every other device stays simulated."""
+    import urllib.request
+
+    desired_file, _, url = spec.partition(",")
+    target = Path(desired_file)
+
+    def on_desired(device_id: str, module_id: str, desired: dict) -> dict | None:
+        if (device_id, module_id) != (device, module):
+            return simulated(device_id, module_id, desired)
+        temporary = target.with_name(target.name + ".tmp")
+        temporary.write_text(json.dumps(desired))
+        temporary.replace(target)  # the agent never reads half a file
+        return None
+
+    def mirror() -> None:
+        while True:
+            time.sleep(0.5)
+            try:
+                with urllib.request.urlopen(url.rstrip("/") + "/model", timeout=5) as answer:
+                    model = json.load(answer)
+            except (OSError, ValueError):
+                continue  # not up yet, or restarting
+            update = dict(model.get("update") or {})
+            update.setdefault("version", model.get("version"))
+            hub.state.set_reported(device, module, {"model": update})
+
+    threading.Thread(target=mirror, daemon=True).start()
+    return on_desired
+
+
 def main(argv: list[str] | None = None) -> None:
     """`python -m tests.helpers.iothub_standin`: a local hub for trying the operator commands by hand."""
     import argparse
@@ -208,11 +270,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--module", default="edgemodelagent")
     parser.add_argument("--fail", action="append", default=[], help="a device whose updates fail (repeatable)")
     parser.add_argument("--dir", default=None, help="where the throwaway CA goes (default: a temp dir)")
+    parser.add_argument("--agent", metavar="DEVICE=DESIRED_FILE,URL",
+                        help="a device that is a real agent (python -m module --local --desired DESIRED_FILE "
+                             "serving URL): its desired changes go to the file, its /model comes back as reported")
     args = parser.parse_args(argv)
     hub = IoTHubStandIn(Path(args.dir or tempfile.mkdtemp(prefix="iothub-standin-")), args.host, args.port)
     for n in range(args.devices):
         hub.state.add_device(f"truck-{n:02}", {"fleet": "trucks"}, (args.module,))
     hub.state.on_desired = _demo_simulator(set(args.fail))
+    if args.agent:
+        device, _, spec = args.agent.partition("=")
+        hub.state.on_desired = _real_device(hub, device, args.module, spec, hub.state.on_desired)
     hub.start()
     print(f"export IOTHUB_CONNECTION_STRING='{hub.connection_string}'")
     print(f"export REQUESTS_CA_BUNDLE='{hub.ca_file}'")

@@ -8,6 +8,7 @@ import copy
 import threading
 from typing import Callable
 
+from tests.helpers.iothub_jobs import JobEngine
 from tests.helpers.iothub_query import compile_where, lookup, parse_query
 
 
@@ -40,20 +41,26 @@ class HubState:
         self.devices: dict[str, dict] = {}
         self.modules: dict[tuple[str, str], dict] = {}
         self.configurations: dict[str, dict] = {}
+        self._conditions: dict[str, tuple[str, Callable[[dict], bool]]] = {}  # config id -> compiled target
+        #: Modules of each device, so a device's tag change re-applies configurations to its modules only.
+        self.modules_of: dict[str, list[str]] = {}
         #: A device simulator: called with (device, module, desired) after a desired change; returns a
         #: reported patch (or None) that is merged into the module twin's reported properties.
         self.on_desired: Callable[[str, str, dict], dict | None] | None = None
+        self.cursors: dict[str, list] = {}  # continuation token -> the rest of a query's answer
+        self.jobs = JobEngine(self)
 
     def add_device(self, device_id: str, tags: dict | None = None, modules: tuple[str, ...] = ()) -> None:
         with self.lock:
             self.devices[device_id] = {"deviceId": device_id, "etag": _etag(1), "version": 1,
                                        "tags": dict(tags or {}),
                                        "properties": {"desired": {"$version": 1}, "reported": {"$version": 1}}}
+            self.modules_of[device_id] = list(modules)
             for module_id in modules:
                 self.modules[(device_id, module_id)] = {
                     "deviceId": device_id, "moduleId": module_id, "etag": _etag(1), "version": 1,
                     "properties": {"desired": {"$version": 1}, "reported": {"$version": 1}}}
-            self.apply_configurations()
+            self.apply_configurations([device_id])
 
     def patch_twin(self, twin: dict, patch: dict) -> None:
         changed_desired = merge_patch(twin["properties"]["desired"], (patch.get("properties") or {}).get("desired") or {})
@@ -66,7 +73,7 @@ class HubState:
         if changed_desired and "moduleId" in twin:
             self.simulate_device(twin)
         if changed_tags and "moduleId" not in twin:
-            self.apply_configurations()
+            self.apply_configurations([twin["deviceId"]])
 
     def set_reported(self, device_id: str, module_id: str, patch: dict) -> None:
         with self.lock:
@@ -82,14 +89,28 @@ class HubState:
         if reported:
             self.set_reported(twin["deviceId"], twin["moduleId"], reported)
 
-    def apply_configurations(self) -> None:
-        """Each module twin gets the desired paths of every matching configuration; higher priority wins."""
+    def _target(self, config: dict) -> Callable[[dict], bool]:
+        condition = config.get("targetCondition") or "false = true"
+        cached = self._conditions.get(config["id"])
+        if cached is None or cached[0] != condition:
+            cached = (condition, compile_where(condition))
+            self._conditions[config["id"]] = cached
+        return cached[1]
+
+    def apply_configurations(self, device_ids: list[str] | None = None) -> None:
+        """Each module twin gets the desired paths of every matching configuration; higher priority wins.
+        With `device_ids`, only those devices' modules are looked at (a tag change, a new device)."""
         with self.lock:
             ordered = sorted(self.configurations.values(), key=lambda c: c.get("priority", 0))
+            if device_ids is None:
+                keys = list(self.modules)
+            else:
+                keys = [(d, m) for d in device_ids for m in self.modules_of.get(d, ())]
             for config in ordered:
-                matches = compile_where(config.get("targetCondition") or "false = true")
+                matches = self._target(config)
                 content = ((config.get("content") or {}).get("modulesContent") or {})
-                for (device_id, module_id), twin in self.modules.items():
+                for device_id, module_id in keys:
+                    twin = self.modules[(device_id, module_id)]
                     if module_id not in content or not matches(self.devices[device_id]):
                         continue
                     patch: dict = {}
@@ -110,7 +131,6 @@ class HubState:
                 docs = list(self.devices.values())
             else:
                 docs = list(self.modules.values())
-            found = [copy.deepcopy(doc) for doc in docs if where(doc)]
-        if fields is None:
-            return found
-        return [{f.split(".")[-1]: lookup(doc, f) for f in fields} for doc in found]
+            if fields is None:
+                return [copy.deepcopy(doc) for doc in docs if where(doc)]
+            return [{f.split(".")[-1]: copy.deepcopy(lookup(doc, f)) for f in fields} for doc in docs if where(doc)]
