@@ -16,7 +16,7 @@ from module.models import embedded
 
 def create_app(model_free: bool = False):
     """`model_free`: same route and JSON work, a constant score: the web stack's own ceiling."""
-    model = None if model_free else embedded.train()
+    model = None if model_free else nab.train_forest()
     app = Flask("naive")
 
     @app.post("/score")

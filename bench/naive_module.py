@@ -21,7 +21,7 @@ FIELDS = (("machine", "temperature"), ("machine", "pressure"), ("ambient", "temp
 
 def init():
     """The sample's init(): load the model once."""
-    return embedded.train()
+    return nab.train_forest()
 
 
 def run(model, data: dict) -> dict:

@@ -38,4 +38,4 @@ def batch_body(n: int, start: int = 0) -> bytes:
 @lru_cache(maxsize=1)
 def model():
     """The same IsolationForest the agent serves by default (same seed, same data, same sha256)."""
-    return embedded.train()
+    return nab.train_forest()

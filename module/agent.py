@@ -81,13 +81,15 @@ class Agent:
         return old
 
     def load_embedded_default(self) -> LoadedModel:
-        estimator, payload = embedded.build()
+        """SimulatedTemperatureSensor's normal behaviour over its own feature spec (models/embedded.py)."""
+        estimator, payload, spec = embedded.build()
         return prepare(
             estimator,
-            embedded.manifest(payload),
+            embedded.manifest(payload, spec),
             source="embedded",
-            n_features=len(self.settings.scoring.features),
+            n_features=spec.width,
             compiled=self.settings.scoring.compiled,
+            features=spec,
         )
 
     def load_initial_model(self) -> None:
