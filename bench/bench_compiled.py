@@ -25,7 +25,7 @@ if str(ROOT) not in sys.path:  # run as a plain script from anywhere
 import numpy as np  # noqa: E402
 import sklearn  # noqa: E402
 
-from module.models import embedded, nab  # noqa: E402
+from module.models import nab  # noqa: E402
 from module.scoring.scorer import build_scorer  # noqa: E402
 
 BATCHES = (1, 8, 64, 1_000)

@@ -11,7 +11,7 @@ import argparse
 from flask import Flask, jsonify, request
 from waitress import serve
 
-from module.models import embedded
+from module.models import nab
 
 
 def create_app(model_free: bool = False):

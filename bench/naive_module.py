@@ -14,7 +14,7 @@ import threading
 
 from azure.iot.device import IoTHubModuleClient, Message
 
-from module.models import embedded
+from module.models import nab
 
 FIELDS = (("machine", "temperature"), ("machine", "pressure"), ("ambient", "temperature"), ("ambient", "humidity"))
 

@@ -8,7 +8,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from module.models import embedded, nab
+from module.models import nab
 
 TIME = "2024-01-01T00:00:00.0000000Z"
 

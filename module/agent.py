@@ -81,13 +81,13 @@ class Agent:
         return old
 
     def load_embedded_default(self) -> LoadedModel:
-        """SimulatedTemperatureSensor's normal behaviour over its own feature spec (models/embedded.py)."""
-        estimator, payload, spec = embedded.build()
+        """The model agent.default_model names (models/embedded.py), trained now."""
+        estimator, payload, spec = embedded.build(self.settings.agent.default_model)
         return prepare(
             estimator,
             embedded.manifest(payload, spec),
             source="embedded",
-            n_features=spec.width,
+            n_features=spec.width if spec is not None else len(self.settings.scoring.features),
             compiled=self.settings.scoring.compiled,
             features=spec,
         )

@@ -68,6 +68,10 @@ class AgentSection(Section):
     """How often the desired file is checked for new bytes."""
     entry_script: Path | None = None
     """An Azure ML scoring script (init/run); only ever read from the image or local disk."""
+    default_model: Literal["simulated-sensor", "nab-forest"] = "simulated-sensor"
+    """The model served until an update arrives, trained at start: `simulated-sensor` (embedded-default-2,
+    SimulatedTemperatureSensor's normal behaviour over a windowed feature spec) or `nab-forest`
+    (embedded-default-1, the point-wise IsolationForest on NAB readings, read by `scoring.features`)."""
 
     @field_validator("entry_script")
     @classmethod

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..features import FeatureSpec, parse_spec, training_matrix
 from ..runtime import fingerprint
-from . import simulated_sensor
+from . import nab, simulated_sensor
 from .envelope import NormalEnvelope
 
 VERSION = "embedded-default-2"
@@ -70,14 +70,21 @@ def train(feature_spec: FeatureSpec | None = None) -> NormalEnvelope:
     return NormalEnvelope(margins=margins, relations=RELATIONS, relation_margins=RELATION_MARGINS).fit(X)
 
 
-def build() -> tuple[NormalEnvelope, bytes, FeatureSpec]:
-    """(estimator, its pickle bytes, its feature spec): the bytes give the sha256 of the same model."""
+def build(kind: str = "simulated-sensor") -> tuple[object, bytes, FeatureSpec | None]:
+    """(estimator, its pickle bytes, its feature spec or None for a point-wise model): the bytes give the
+    sha256 of the same model. kind: the `agent.default_model` setting."""
+    if kind == "nab-forest":
+        forest = nab.train_forest()
+        return forest, pickle.dumps(forest, protocol=5), None
     feature_spec = spec()
     model = train(feature_spec)
     return model, pickle.dumps(model, protocol=5), feature_spec
 
 
-def manifest(payload: bytes, feature_spec: FeatureSpec) -> dict:
+def manifest(payload: bytes, feature_spec: FeatureSpec | None) -> dict:
+    if feature_spec is None:
+        return {"version": nab.FOREST_VERSION, "format": "pickle", "sha256": hashlib.sha256(payload).hexdigest(),
+                "size": len(payload), "runtime": fingerprint()}
     return {
         "version": VERSION,
         "format": "pickle",

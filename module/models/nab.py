@@ -56,6 +56,7 @@ def to_message(row: np.ndarray, time_created: str) -> dict:
     }
 
 
+FOREST_VERSION = "embedded-default-1"
 FOREST_TREES = 100
 FOREST_CONTAMINATION = 0.01
 FOREST_SEED = 0
