@@ -82,7 +82,7 @@ class Agent:
 
     def load_embedded_default(self) -> LoadedModel:
         """The model agent.default_model names (models/embedded.py), trained now."""
-        estimator, payload, spec = embedded.build(self.settings.agent.default_model)
+        estimator, payload, spec = embedded.build(self.settings.agent.embedded_model)
         return prepare(
             estimator,
             embedded.manifest(payload, spec),

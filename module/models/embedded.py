@@ -39,8 +39,10 @@ SPEC = {
 }
 #: Per column, how far beyond the range normal runs showed a value is still normal (in its units):
 #: 5 degrees of machine temperature (the pressure's equivalent), 0.25 degree ambient, half a humidity
-#: step, half a degree of step, and nine tenths of the smallest normal spread (a stuck temperature's is 0).
+#: step, half a degree of step; for the spread, nine tenths of the smallest normal one below (a stuck
+#: temperature's is 0) and STD_MARGIN_ABOVE above (the climb's spread varies most).
 MARGINS = (5.0, 5.0 * simulated_sensor.PRESSURE_PER_DEGREE, 0.25, 0.5, 0.5, None)
+STD_MARGIN_ABOVE = 1.0
 #: machine.pressure (column 1) is linear in machine.temperature (column 0); 0.05 bar off the line is a fault.
 RELATIONS = ((1, 0),)
 RELATION_MARGINS = (0.05,)
@@ -66,7 +68,7 @@ def training_rows(feature_spec: FeatureSpec, runs: int = RUNS, messages: int = R
 def train(feature_spec: FeatureSpec | None = None) -> NormalEnvelope:
     X = training_rows(feature_spec or spec())
     stuck_margin = 0.9 * X[:, -1].min()  # flagged below a tenth of the smallest normal spread
-    margins = MARGINS[:-1] + (stuck_margin,)
+    margins = MARGINS[:-1] + ((stuck_margin, STD_MARGIN_ABOVE),)
     return NormalEnvelope(margins=margins, relations=RELATIONS, relation_margins=RELATION_MARGINS).fit(X)
 
 

@@ -21,7 +21,8 @@ from sklearn.base import BaseEstimator, OutlierMixin
 class NormalEnvelope(OutlierMixin, BaseEstimator):
     def __init__(self, margins=(), relations=(), relation_margins=()):
         self.margins = margins
-        """Per column: how far beyond its trained range a value is still normal (in the column's units)."""
+        """Per column: how far beyond its trained range a value is still normal (in the column's units),
+        one number for both sides or (below, above)."""
         self.relations = relations
         """(y, x) column pairs that are linear in normal operation: y = a + b * x."""
         self.relation_margins = relation_margins
@@ -49,8 +50,8 @@ class NormalEnvelope(OutlierMixin, BaseEstimator):
     def excess(self, X) -> np.ndarray:
         """Per row and check (columns, then relations): distance outside the trained range, in margins."""
         X = _matrix(X)
-        margins = np.asarray(self.margins, dtype=np.float64)
-        outside = np.maximum(np.maximum(self.low_ - X, X - self.high_), 0.0) / margins
+        below, above = _sides(self.margins)
+        outside = np.maximum(np.maximum((self.low_ - X) / below, (X - self.high_) / above), 0.0)
         if not len(self.relations):
             return outside
         ys = X[:, [y for y, _ in self.relations]]
@@ -60,13 +61,18 @@ class NormalEnvelope(OutlierMixin, BaseEstimator):
         return np.hstack([outside, off / np.asarray(self.relation_margins, dtype=np.float64)])
 
     def score_samples(self, X) -> np.ndarray:
-        return -self.excess(X).max(axis=1)
+        return 0.0 - self.excess(X).max(axis=1)  # 0.0 - : inside the envelope is 0.0, not -0.0
 
     def decision_function(self, X) -> np.ndarray:
         return self.score_samples(X) - self.offset_
 
     def predict(self, X) -> np.ndarray:
         return np.where(self.decision_function(X) < 0, -1, 1)
+
+
+def _sides(margins) -> tuple[np.ndarray, np.ndarray]:
+    pairs = [m if isinstance(m, (tuple, list)) else (m, m) for m in margins]
+    return np.array([p[0] for p in pairs], dtype=np.float64), np.array([p[1] for p in pairs], dtype=np.float64)
 
 
 def _matrix(X) -> np.ndarray:
