@@ -25,7 +25,7 @@ if str(ROOT) not in sys.path:  # run as a plain script from anywhere
 import numpy as np  # noqa: E402
 import sklearn  # noqa: E402
 
-from module.models import embedded, nab  # noqa: E402
+from module.models import nab  # noqa: E402
 from module.scoring.scorer import build_scorer  # noqa: E402
 
 BATCHES = (1, 8, 64, 1_000)
@@ -59,7 +59,7 @@ def _measure(score, rows: np.ndarray, quick: bool) -> dict:
 
 def run(quick: bool) -> list[dict]:
     """One dict per (batch size, path): case, subject, metrics (summaries), note."""
-    model = embedded.train()
+    model = nab.train_forest()
     rows = nab.to_features(nab.load_series()[1])
     scorer, reason = build_scorer(model, compiled=True, check_rows=rows[:16])
     out = []

@@ -11,12 +11,12 @@ import argparse
 from flask import Flask, jsonify, request
 from waitress import serve
 
-from module.models import embedded
+from module.models import nab
 
 
 def create_app(model_free: bool = False):
     """`model_free`: same route and JSON work, a constant score: the web stack's own ceiling."""
-    model = None if model_free else embedded.train()
+    model = None if model_free else nab.train_forest()
     app = Flask("naive")
 
     @app.post("/score")

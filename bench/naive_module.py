@@ -14,14 +14,14 @@ import threading
 
 from azure.iot.device import IoTHubModuleClient, Message
 
-from module.models import embedded
+from module.models import nab
 
 FIELDS = (("machine", "temperature"), ("machine", "pressure"), ("ambient", "temperature"), ("ambient", "humidity"))
 
 
 def init():
     """The sample's init(): load the model once."""
-    return embedded.train()
+    return nab.train_forest()
 
 
 def run(model, data: dict) -> dict:

@@ -8,7 +8,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from module.models import embedded, nab
+from module.models import nab
 
 TIME = "2024-01-01T00:00:00.0000000Z"
 
@@ -38,4 +38,4 @@ def batch_body(n: int, start: int = 0) -> bytes:
 @lru_cache(maxsize=1)
 def model():
     """The same IsolationForest the agent serves by default (same seed, same data, same sha256)."""
-    return embedded.train()
+    return nab.train_forest()

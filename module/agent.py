@@ -84,13 +84,15 @@ class Agent:
         return old
 
     def load_embedded_default(self) -> LoadedModel:
-        estimator, payload = embedded.build()
+        """The model agent.default_model names (models/embedded.py), trained now."""
+        estimator, payload, spec = embedded.build(self.settings.agent.embedded_model)
         return prepare(
             estimator,
-            embedded.manifest(payload),
+            embedded.manifest(payload, spec),
             source="embedded",
-            n_features=len(self.settings.scoring.features),
+            n_features=spec.width if spec is not None else len(self.settings.scoring.features),
             compiled=self.settings.scoring.compiled,
+            features=spec,
         )
 
     def load_initial_model(self) -> None:

@@ -78,6 +78,19 @@ class AgentSection(Section):
     """How often the desired file is checked for new bytes."""
     entry_script: Path | None = None
     """An Azure ML scoring script (init/run); only ever read from the image or local disk."""
+    default_model: Literal["simulated-sensor", "nab-forest"] | None = None
+    """The model served until an update arrives, trained at start: `simulated-sensor` (embedded-default-2,
+    SimulatedTemperatureSensor's normal behaviour over a windowed feature spec) or `nab-forest`
+    (embedded-default-1, the point-wise IsolationForest on NAB readings, read by `scoring.features`).
+    Unset: `simulated-sensor`, or `nab-forest` with an `entry_script` (a script scores each message
+    itself, so it cannot feed a windowed model)."""
+
+    @property
+    def embedded_model(self) -> str:
+        """default_model, resolved."""
+        if self.default_model is not None:
+            return self.default_model
+        return "nab-forest" if self.entry_script is not None else "simulated-sensor"
 
     @field_validator("entry_script")
     @classmethod

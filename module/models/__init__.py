@@ -1,1 +1,1 @@
-"""Models the agent carries itself: the embedded default, trained at start from bundled NAB data."""
+"""Models the agent carries itself, trained at start: the SimulatedTemperatureSensor default and the NAB forest."""

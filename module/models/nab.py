@@ -54,3 +54,19 @@ def to_message(row: np.ndarray, time_created: str) -> dict:
         "ambient": {"temperature": float(row[2]), "humidity": float(row[3])},
         "timeCreated": time_created,
     }
+
+
+FOREST_VERSION = "embedded-default-1"
+FOREST_TREES = 100
+FOREST_CONTAMINATION = 0.01
+FOREST_SEED = 0
+
+
+def train_forest():
+    """The point-wise IsolationForest on the NAB-derived rows (the embedded default before version 2):
+    the model the benchmarks and the scorer tests measure, and the demo's point-wise baseline."""
+    from sklearn.ensemble import IsolationForest
+
+    _, values = load_series()
+    return IsolationForest(n_estimators=FOREST_TREES, contamination=FOREST_CONTAMINATION,
+                           random_state=FOREST_SEED).fit(to_features(values))

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from module.models import embedded, nab
+from module.models import nab
 from tests.helpers.local_agent import ROOT, in_process
 from tests.helpers.net import free_port, loopback_address
 
@@ -25,12 +25,12 @@ def run_demo(*args: str) -> subprocess.CompletedProcess:
 
 def test_demo_streams_summarises_and_plots(tmp_path):
     out = tmp_path / "demo-out"
-    with in_process(tmp_path) as agent:
+    with in_process(tmp_path, agent={"default_model": "nab-forest"}) as agent:
         done = run_demo("--url", agent.url, "--out", str(out), "--limit", str(LIMIT), "--batch", "700")
         scored = agent.metrics.registry.get_sample_value("agent_messages_scored_total")
     assert done.returncode == 0, done.stderr
     text = done.stdout
-    forest = embedded.train()
+    forest = nab.train_forest()
     expected_flags = int((forest.score_samples(nab.to_features(nab.load_series()[1])[:LIMIT]) < forest.offset_).sum())
     assert f"streamed {LIMIT:,} NAB readings" in text and "lists of up to 700" in text
     assert re.search(rf"messages scored: +{LIMIT:,} \(errors: 0\)", text)
@@ -38,7 +38,7 @@ def test_demo_streams_summarises_and_plots(tmp_path):
     assert re.search(r"labelled windows with a flag: [01] of 1\n", text)
     assert "window 1: 2013-12-10 06:25 .. 2013-12-12 05:35" in text and "window 2" not in text
     assert re.search(r"flags outside the windows: +\d+", text)
-    assert f"model {embedded.VERSION}, threshold {forest.offset_:.4f}" in text
+    assert f"model {nab.FOREST_VERSION}, threshold {forest.offset_:.4f}" in text
     assert scored == LIMIT
     png = (out / "nab_scores.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000

@@ -29,7 +29,8 @@ def desired(tmp_path):
 @pytest.fixture
 def agent(tmp_path, desired):
     desired.write_text("{}\n")
-    with in_process(tmp_path, agent={"desired_file": desired, "desired_poll_s": 0.05}) as agent:
+    # scoring.features serves point-wise models: the NAB forest, not the windowed default (its own spec).
+    with in_process(tmp_path, agent={"desired_file": desired, "desired_poll_s": 0.05, "default_model": "nab-forest"}) as agent:
         yield agent
 
 

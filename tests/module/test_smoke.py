@@ -4,11 +4,11 @@ from module.models import embedded, nab
 from module.settings import load
 
 
-def test_embedded_default_is_deterministic():
-    first = embedded.manifest(embedded.build()[1])
-    second = embedded.manifest(embedded.build()[1])
+def test_embedded_nab_forest_is_deterministic():
+    first = embedded.manifest(embedded.build("nab-forest")[1], None)
+    second = embedded.manifest(embedded.build("nab-forest")[1], None)
     assert first["sha256"] == second["sha256"]
-    assert first["version"] == embedded.VERSION
+    assert first["version"] == nab.FOREST_VERSION
 
 
 def test_nab_features_have_default_width():

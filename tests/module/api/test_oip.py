@@ -27,7 +27,7 @@ def served(tmp_path_factory):
     settings = load(
         environ={},
         overrides={
-            "agent": {"local": True, "data_dir": str(tmp_path_factory.mktemp("data"))},
+            "agent": {"local": True, "data_dir": str(tmp_path_factory.mktemp("data")), "default_model": "nab-forest"},
             "http": {"host": host, "port": 0},
         },
     )
@@ -340,7 +340,7 @@ def test_before_a_model_is_loaded_ready_routes_say_no(tmp_path):
     from module.api.server import HttpServer
 
     host = loopback_address()
-    agent = Agent(load(environ={}, overrides={"agent": {"local": True, "data_dir": str(tmp_path)}}))
+    agent = Agent(load(environ={}, overrides={"agent": {"local": True, "data_dir": str(tmp_path), "default_model": "nab-forest"}}))
     core = Core(agent.service, agent.slot, agent.metrics, blueprints=[oip.blueprint(agent)])
     server = HttpServer(create_app(core, 1 << 20), host, 0, 2, 1 << 20)
     server.start()

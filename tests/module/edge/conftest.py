@@ -11,6 +11,9 @@ from .harness import AgentProcess
 
 #: Desired properties a freshly deployed module gets (as in deployment/deployment.template.json).
 INITIAL_DESIRED = {"upstream": {"mode": "anomalies", "summary_every_s": 300}}
+#: These tests send single readings and expect point-wise answers (21 degrees is an anomaly to the NAB
+#: forest); the windowed default's own edge path is tested in test_default_model.py.
+POINT_WISE = {"AGENT_AGENT_DEFAULT_MODEL": "nab-forest"}
 
 
 @pytest.fixture
@@ -31,7 +34,7 @@ def start_agent(hub, tmp_path):
     started: list[AgentProcess] = []
 
     def start(env: dict[str, str] | None = None, connected: bool = True) -> AgentProcess:
-        agent = AgentProcess(hub, tmp_path / f"data{len(started)}", env).start()
+        agent = AgentProcess(hub, tmp_path / f"data{len(started)}", {**POINT_WISE, **(env or {})}).start()
         started.append(agent)
         if connected:
             agent.wait_connected()
@@ -53,6 +56,6 @@ def shared(tmp_path_factory):
     by correlation id: one agent start (~5 s) instead of one per test."""
     folder = tmp_path_factory.mktemp("shared-edge")
     with Mosquitto(folder / "broker") as broker, EdgeHubStandin(broker, desired=INITIAL_DESIRED) as hub:
-        with AgentProcess(hub, folder / "data") as agent:
+        with AgentProcess(hub, folder / "data", POINT_WISE) as agent:
             agent.wait_connected()
             yield hub, agent

@@ -301,9 +301,10 @@ def test_cost_lines_pick_the_faster_path_per_batch_size(cost, compiled_at, descr
     assert cost.never_compiled() == (not any(compiled_at.values()))
 
 
-def test_the_embedded_default_is_served_compiled_unless_turned_off(tmp_path):
-    on = Agent(load(environ={}, overrides={"agent": {"data_dir": str(tmp_path)}}))
-    off = Agent(load(environ={}, overrides={"agent": {"data_dir": str(tmp_path)}, "scoring": {"compiled": False}}))
+def test_the_embedded_nab_forest_is_served_compiled_unless_turned_off(tmp_path):
+    forest = {"data_dir": str(tmp_path), "default_model": "nab-forest"}
+    on = Agent(load(environ={}, overrides={"agent": forest}))
+    off = Agent(load(environ={}, overrides={"agent": forest, "scoring": {"compiled": False}}))
     try:
         served = on.load_embedded_default()
         plain = off.load_embedded_default()

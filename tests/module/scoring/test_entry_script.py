@@ -120,7 +120,8 @@ def run_agent(tmp_path):
         settings = load(
             environ={},
             overrides={
-                "agent": {"local": True, "data_dir": str(tmp_path / "data"), "entry_script": str(script)},
+                "agent": {"local": True, "data_dir": str(tmp_path / "data"), "entry_script": str(script),
+                          "default_model": "nab-forest"},  # the example script reads a forest
                 "http": {"host": host, "port": 0},
                 # The compiled scorer's bit-for-bit check at load is not what these tests are about.
                 "scoring": {"compiled": False},

@@ -21,7 +21,7 @@ WARM = {"machine": {"temperature": 85.0, "pressure": 8.29}, "ambient": {"tempera
 def edge(tmp_path_factory):
     folder = tmp_path_factory.mktemp("entry-edge")
     with Mosquitto(folder / "broker") as broker, EdgeHubStandin(broker, desired={}) as hub:
-        with AgentProcess(hub, folder / "data", env={"AGENT_AGENT_ENTRY_SCRIPT": str(EXAMPLE)}) as agent:
+        with AgentProcess(hub, folder / "data", env={"AGENT_AGENT_ENTRY_SCRIPT": str(EXAMPLE), "AGENT_AGENT_DEFAULT_MODEL": "nab-forest"}) as agent:
             agent.wait_connected()
             yield hub, agent
 

@@ -53,7 +53,7 @@ def test_readme_migration_runs_as_written(tmp_path):
         wait_listening(agent.host, agent.port, timeout=90)
         # 1. The script, unchanged, on the embedded default model.
         first = score(agent.url)
-        assert first == {**READING, "anomaly": True, "model_version": "embedded-default-1"}
+        assert first == {**READING, "anomaly": True, "model_version": "embedded-default-1"}  # the NAB forest: a script reads each message itself
 
         # 2. Retrain, bundle with a URL, host the payload.
         run(str(EXAMPLE / "train.py"), "model.pkl", cwd=tmp_path)

@@ -48,14 +48,15 @@ def bundle(tmp_path, model_file):
     return make
 
 
-_EMBEDDED: list = []
+_EMBEDDED: dict = {}
 
 
 def _cached_embedded_default(self):
     """The embedded default is deterministic; training it once per test process keeps these tests quick."""
-    if not _EMBEDDED:
-        _EMBEDDED.append(_REAL_EMBEDDED(self))
-    return _EMBEDDED[0]
+    kind = self.settings.agent.embedded_model
+    if kind not in _EMBEDDED:
+        _EMBEDDED[kind] = _REAL_EMBEDDED(self)
+    return _EMBEDDED[kind]
 
 
 _REAL_EMBEDDED = Agent.load_embedded_default
@@ -68,9 +69,10 @@ def start_agent(tmp_path, monkeypatch):
     monkeypatch.setattr(Agent, "load_embedded_default", _cached_embedded_default)
 
     def start(updates: dict | None = None, http: bool = False, data_dir: Path | None = None, host="127.0.0.1",
-              scoring: dict | None = None, http_settings: dict | None = None) -> Agent:
+              scoring: dict | None = None, http_settings: dict | None = None,
+              default_model: str | None = None) -> Agent:
         overrides = {
-            "agent": {"data_dir": data_dir or tmp_path / "data", "local": True},
+            "agent": {"data_dir": data_dir or tmp_path / "data", "local": True, "default_model": default_model},
             "http": {"enabled": http, "host": host, "port": 0, **(http_settings or {})},
             "updates": {"baked_model_dir": tmp_path / "no-baked", "retries": 3, "backoff_base_s": 0.05,
                         "backoff_max_s": 0.2, "connect_timeout_s": 2, "read_timeout_s": 2, **(updates or {})},

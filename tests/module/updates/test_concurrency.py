@@ -23,7 +23,7 @@ def test_ten_swaps_under_load_lose_no_request(start_agent, bundle, loopback):
     message = nab.to_message(row, "2024-01-01T00:00:00Z")
     expected = {b.manifest["version"]: float(safe_load.load(b.directory / "model.pkl", "pickle")
                                              .score_samples(row.reshape(1, -1))[0]) for b in bundles}
-    agent = start_agent(http=True, host=loopback)
+    agent = start_agent(http=True, host=loopback, default_model="nab-forest")  # point-wise, like the updates
     expected[agent.slot.current.version] = float(agent.service.score_matrix(row.reshape(1, -1)).scores[0])
 
     swaps: list[tuple[float, float, str]] = [(0.0, 0.0, agent.slot.current.version)]

@@ -7,12 +7,13 @@ import json
 
 import pytest
 
+from module.models import embedded
 from tests.helpers.http_fault_server import Fault, FaultServer
 
 from .agent_process import AgentProcess
 from .conftest import wait_for
 
-EMBEDDED = "embedded-default-1"
+EMBEDDED = embedded.VERSION
 
 
 @pytest.fixture
