@@ -8,6 +8,7 @@ import base64
 import hashlib
 import hmac
 import json
+import os
 import ssl
 import subprocess
 import threading
@@ -246,7 +247,10 @@ def _real_device(hub: IoTHubStandIn, device: str, module: str, spec: str,
         while True:
             time.sleep(0.5)
             try:
-                with urllib.request.urlopen(url.rstrip("/") + "/model", timeout=5) as answer:
+                # The agent's full view (its `update` state) needs its admin token, as an operator's would.
+                token = os.environ.get("AGENT_HTTP_ADMIN_TOKEN", "")
+                asked = urllib.request.Request(url.rstrip("/") + "/model", headers={"Authorization": f"Bearer {token}"})
+                with urllib.request.urlopen(asked, timeout=5) as answer:
                     model = json.load(answer)
             except (OSError, ValueError):
                 continue  # not up yet, or restarting
