@@ -7,26 +7,15 @@ is in the tree; the one-row ratio that the target names is measured here on the 
 from __future__ import annotations
 
 import importlib
-import time
 from importlib.util import find_spec
 
 from . import workload
 from .context import Context, row, target
-from .stats import summary
+from .stats import median_call_ms, summary
 
 NAME = "compiled"
 TITLE = "Compiled forest scorer vs scikit-learn (in-process)"
 ONE_ROW_GOAL = 50.0
-
-
-def _one_row_seconds(score, x, calls: int) -> float:
-    times = []
-    for _ in range(calls):
-        t0 = time.perf_counter()
-        score(x)
-        times.append(time.perf_counter() - t0)
-    times.sort()
-    return times[len(times) // 2]
 
 
 def _one_row(ctx: Context) -> tuple[list[dict], list[dict]]:
@@ -37,8 +26,8 @@ def _one_row(ctx: Context) -> tuple[list[dict], list[dict]]:
     calls = (20, 2000) if ctx.quick else (60, 20000)
     sk, comp = [], []
     for _ in range(ctx.trials):
-        sk.append(_one_row_seconds(model.score_samples, x, calls[0]) * 1000)
-        comp.append(_one_row_seconds(scorer.score, x, calls[1]) * 1000)
+        sk.append(median_call_ms(model.score_samples, x, calls[0]))
+        comp.append(median_call_ms(scorer.score, x, calls[1]))
     rows = [
         row("one row, 100 trees (median call)", "scikit-learn score_samples", {"ms": summary(sk)}),
         row("one row, 100 trees (median call)", f"agent scorer ({scorer.name})", {"ms": summary(comp)}, reason),

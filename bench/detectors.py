@@ -7,14 +7,13 @@ feature row). Trained on the NAB-derived features every bench row uses; Isolatio
 from __future__ import annotations
 
 import pickle
-import time
 import warnings
 from pathlib import Path
 from typing import Any, Callable
 
 from . import workload
 from .context import Context, row
-from .stats import summary
+from .stats import median_call_ms, summary
 
 NAME = "detectors"
 TITLE = "Outlier detectors through the update path: scorer chosen and one-message latency"
@@ -59,16 +58,6 @@ def _saved_and_loaded(estimator: Any, fmt: str, folder: Path) -> Any:
     return load(path, fmt)
 
 
-def _median_call_ms(score: Callable, x, calls: int) -> float:
-    times = []
-    for _ in range(calls):
-        started = time.perf_counter()
-        score(x)
-        times.append(time.perf_counter() - started)
-    times.sort()
-    return times[len(times) // 2] * 1000
-
-
 def run(ctx: Context, names: list[str] | None = None) -> dict:
     from module.scoring.scorer import build_scorer
 
@@ -88,7 +77,7 @@ def run(ctx: Context, names: list[str] | None = None) -> dict:
                 loaded = _saved_and_loaded(fitted, fmt, folder)
                 scorer, reason = build_scorer(loaded, compiled=True, check_rows=X[:256])
                 kind = "scikit-learn" if scorer.name == "sklearn" else f"compiled ({scorer.name})"
-                ms = summary(_median_call_ms(scorer.score, one, calls) for _ in range(ctx.trials))
+                ms = summary(median_call_ms(scorer.score, one, calls) for _ in range(ctx.trials))
                 rows.append(row(f"{name}{', in Pipeline(scaler, PCA)' if piped else ''}", f"{fmt}: {kind}",
                                 {"ms": ms}, reason))
     return {"rows": rows, "notes": [f"ms: median of {calls} calls of the chosen scorer on one feature row, "

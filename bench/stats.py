@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import statistics
+import time
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -36,3 +37,14 @@ def ratio(a: float | None, b: float | None) -> float | None:
     if a is None or b is None or b == 0:
         return None
     return a / b
+
+
+def median_call_ms(call, arg, calls: int) -> float:
+    """The median wall time of `calls` calls of `call(arg)`, in milliseconds."""
+    times = []
+    for _ in range(calls):
+        started = time.perf_counter()
+        call(arg)
+        times.append(time.perf_counter() - started)
+    times.sort()
+    return times[len(times) // 2] * 1000
