@@ -46,6 +46,8 @@ def check_nodes(left: np.ndarray, right: np.ndarray, feature: np.ndarray, width:
     if children.size and (children.min() < 1 or children.max() >= n):
         bad = int(children[(children < 1) | (children >= n)][0])
         raise Malformed(f"{where}: a child index ({bad}) is outside the tree's {n} nodes")
+    # In range now, so the platform's index type holds them (bincount refuses int64 on 32-bit arm).
+    left, right, children = left.astype(np.intp), right.astype(np.intp), children.astype(np.intp)
     parents = np.bincount(children, minlength=n)
     if parents[0] != 0 or (parents[1:] != 1).any():
         raise Malformed(f"{where}: its nodes do not form a tree (a node with several parents, or a cycle)")
@@ -59,7 +61,7 @@ def check_nodes(left: np.ndarray, right: np.ndarray, feature: np.ndarray, width:
 
 def _depth(left: np.ndarray, right: np.ndarray, inner: np.ndarray, n: int, where: str) -> int:
     """Level by level from the root; with one parent per node each node is visited once."""
-    seen, frontier, level = 0, np.array([0], dtype=np.int64), 0
+    seen, frontier, level = 0, np.array([0], dtype=np.intp), 0
     while True:
         seen += frontier.size
         split = frontier[inner[frontier]]
