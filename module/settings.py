@@ -36,6 +36,8 @@ DEFAULT_MAX_MODEL_BYTES = 64 << 20
 #: A slow cellular link, for the default download deadline.
 SLOW_LINK_BYTES_PER_S = 16 * 1024
 DOWNLOAD_DEADLINE_FLOOR_S = 300.0
+#: The trial child's address-space limit (docs/security.md, "The trial"): see UpdatesSection.trial_memory_mb.
+DEFAULT_TRIAL_MEMORY_MB = 512
 DEFAULT_MODEL_NAME = "edgemodelagent"
 
 #: Settings whose values are secrets: never echoed in an error message.
@@ -217,6 +219,17 @@ class UpdatesSection(Section):
     """Extra "module.name" globals the restricted unpickler admits, beside the built-in allow-list."""
     baked_model_dir: Path = Path("/app/model")
     """Where a model image's tiny layer puts the model and its manifest.json."""
+    trial_memory_mb: int = Field(DEFAULT_TRIAL_MEMORY_MB, ge=128, le=1 << 20)
+    """Address space (RLIMIT_AS, MiB) of the child process that unpickles, checks and first scores every
+    new candidate before the live process does. A file that needs more is refused with a memory reason.
+    The default leaves room for Python, numpy, scikit-learn and a 100-tree IsolationForest (measured on
+    x86_64 with one BLAS thread: 230 MiB of address space, 128 MiB touched; importing them alone needs
+    about 210 MiB, 160 MiB is too little) plus a few times updates.max_model_bytes, and keeps agent plus
+    child well under the memory of a 1 GB Raspberry Pi (arm32v7 maps less), so a bomb in a model file
+    fails in the child with MemoryError instead of reaching the OOM killer."""
+    trial_timeout_s: float = Field(60.0, gt=0, le=3600)
+    """Wall-clock limit of that child (interpreter start and imports included, a few seconds on a Pi);
+    past it the child is killed and the update is refused (a model that spins forever)."""
 
     def effective_download_deadline_s(self) -> float:
         """The overall deadline of one URL download, from the setting or scaled to max_model_bytes."""
