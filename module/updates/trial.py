@@ -112,7 +112,7 @@ def run(path: Path, manifest: dict, settings: Any) -> TrialResult:
     if answer is None or child.returncode != 0:
         raise UpdateError(_death(child.returncode, err, request["memory_mb"]), stage="load")
     if not answer.get("ok"):
-        raise UpdateError(f"in the trial process: {answer.get('error')}", stage=str(answer.get("stage") or "load"))
+        raise UpdateError(str(answer.get("error")), stage=str(answer.get("stage") or "load"))
     result = TrialResult(wall_ms, answer.get("peak_kib"), answer.get("rss_kib"), answer.get("scorer"))
     log.info("candidate passed its trial", extra={
         "model_version": manifest.get("version"), "wall_ms": round(wall_ms, 1), "peak_kib": result.peak_kib,
