@@ -58,3 +58,20 @@ def message(temperature: float, pressure: float, ambient: float, humidity: int, 
         "ambient": {"temperature": ambient, "humidity": humidity},
         "timeCreated": when.strftime("%Y-%m-%dT%H:%M:%S.%f0Z"),
     }
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Print one run as JSON lines, the messages a shell loop can send (the README's hot-swap example)."""
+    import argparse
+    import json
+
+    parser = argparse.ArgumentParser(prog="python -m module.models.simulated_sensor", description=main.__doc__)
+    parser.add_argument("--messages", type=int, default=MESSAGES, help="how many (the real module's default)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    for m in run(args.messages, args.seed):
+        print(json.dumps(m), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -98,3 +98,29 @@ def shown_run_command_with(flag: str) -> list[str]:
             if words[:3] == [VENV_PYTHON, "-m", "module"] and flag in words:
                 return words[3:]
     raise AssertionError(f"README.md shows no agent command with {flag}")
+
+
+def shown_sensor_loop() -> list[str]:
+    """The command in front of the README's `| while read` loop that feeds the agent readings."""
+    for block in sh_blocks(ROOT / "README.md"):
+        for line in block.splitlines():
+            if "| while read" in line and "curl" in line:
+                return shlex.split(line.split("|", 1)[0])
+    raise AssertionError("README.md: the loop that keeps readings flowing is gone")
+
+
+def test_the_readme_reading_loop_stays_normal_on_the_default_model(tmp_path):
+    """The loop must send a sensor's varying readings: one reading resent is a stuck sensor, and flagged."""
+    command = shown_sensor_loop()
+    assert command[:2] == [VENV_PYTHON, "-m"]
+    done = subprocess.run([sys.executable, *command[1:], "--messages", "60"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120, check=True)
+    readings = done.stdout.splitlines()
+    assert len(readings) == 60 and len(set(readings)) == 60
+    with subprocess_agent(tmp_path, *shown_run_command("README.md")) as agent:
+        agent.wait_ready()
+        answers = [requests.post(agent.url + "/score", data=r, timeout=5).json() for r in readings]
+    assert all(a["model_version"] == "embedded-default-2" for a in answers)
+    assert answers[-1]["warm"], "the last readings should have the history the default's windows need"
+    flagged = [i for i, a in enumerate(answers) if a["anomaly"]]
+    assert not flagged, f"normal readings flagged at {flagged}"
