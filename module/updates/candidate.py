@@ -1,7 +1,9 @@
 """Turn a model file in the store into a LoadedModel that may serve: verify, trial, safe-load, prepare, canary.
 
 The same steps for every source (a fresh update, the store at start, a baked model, a rollback). A new
-candidate is first tried in a child process (trial.py); the manager loads it live only after that.
+candidate is first tried in a child process (trial.py); the manager loads it live only after that. The
+manager skips the trial (trial=False) for a version that already served or passed one with the same bytes
+(restore at start, rollback, reload): the sha256 is still checked against the manifest every time.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ agent.activate swaps the slot. Any failure leaves the old model serving and says
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import shutil
@@ -147,8 +148,7 @@ class UpdateManager:
             path = self._download(section, manifest, cancel)
         self._report(status="loading")
         try:
-            model = candidate.load(path, {**manifest, "file": path.name}, self.settings, "update",
-                                   check_manifest=False)
+            model = self._open_candidate(path, {**manifest, "file": path.name}, "update", check_manifest=False)
         except UpdateError:
             if section.version not in (pointers.get("current"), pointers.get("previous")):
                 self.store.remove(section.version)  # a refused version is not kept for a later start
@@ -226,11 +226,25 @@ class UpdateManager:
 
     # -- start-up sources ---------------------------------------------------------------------------
 
+    def _open_candidate(self, path: Path, manifest: dict, source: str, check_manifest: bool = True) -> LoadedModel:
+        """A new candidate (an update, the baked model) is tried in a child first, unless these very bytes
+        passed a trial before (the twin asking again for a stored version); the pass is recorded."""
+        version, sha256 = str(manifest["version"]), str(manifest["sha256"])
+        tried = self.store.trial_passed(version, sha256)
+        result = candidate.vet(path, manifest, self.settings, check_manifest, trial=not tried)
+        if result is not None:
+            self.store.record_trial(version, sha256, dataclasses.asdict(result))
+        else:
+            log.info("candidate passed a trial before; not tried again", extra={"model_version": version})
+        return candidate.open_live(path, manifest, self.settings, source)
+
     def _load_stored(self, version: str, source: str) -> LoadedModel:
+        """A version that already served (restore at start, rollback, reload): the sha256 is checked again,
+        the trial is not (it passed one before it first served)."""
         manifest = self.store.manifest(version)
         if not manifest:
             raise UpdateError(f"version {version} has no readable manifest in the store", stage="verify")
-        return candidate.load(self.store.model_path(version), manifest, self.settings, source)
+        return candidate.load(self.store.model_path(version), manifest, self.settings, source, trial=False)
 
     def _restore_version(self, version: str) -> bool:
         model = self._load_stored(version, "store")
@@ -269,7 +283,7 @@ class UpdateManager:
         except BaseException:
             self.store.discard(out)
             raise
-        model = candidate.load(stored, self.store.manifest(str(manifest["version"])), self.settings, "baked")
+        model = self._open_candidate(stored, self.store.manifest(str(manifest["version"])), "baked")
         self._switch(model, "active")
 
     # -- reporting ----------------------------------------------------------------------------------

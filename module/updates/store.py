@@ -2,6 +2,7 @@
 
 Layout (`<data_dir>/models/`):
   <version>/manifest.json, <version>/<model file>   complete versions, each made by one directory rename
+  <version>/trial.json  the candidate passed its trial child (trial.py) with this sha256: not tried again
   pointers.json        {"current": v, "previous": v, "rolled_back_from": {...}}, replaced by temp+fsync+rename
   .staging-*/          a version being written; deleted at start (a half-written file is never loaded)
   partial/             downloads in progress, resumed with HTTP Range after a restart
@@ -23,6 +24,7 @@ log = logging.getLogger(__name__)
 
 POINTERS = "pointers.json"
 MANIFEST = "manifest.json"
+TRIAL_RECORD = "trial.json"
 STAGING_PREFIX = ".staging-"
 FILE_NAMES = {"pickle": "model.pkl", "joblib": "model.joblib", "skops": "model.skops"}
 
@@ -108,6 +110,19 @@ class Store:
     def has(self, version: str, sha256: str) -> bool:
         manifest = self.manifest(version)
         return bool(manifest) and manifest.get("sha256") == sha256
+
+    def trial_passed(self, version: str, sha256: str) -> bool:
+        """The version in the store passed its trial with these bytes (a restart, a rollback or the twin
+        asking again for it does not pay for a child process again)."""
+        try:
+            record = json.loads((self.version_dir(version) / TRIAL_RECORD).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return False
+        return isinstance(record, dict) and record.get("sha256") == sha256 and self.has(version, sha256)
+
+    def record_trial(self, version: str, sha256: str, result: dict) -> None:
+        doc = {"sha256": sha256, **result}
+        write_atomic(self.version_dir(version) / TRIAL_RECORD, json.dumps(doc, sort_keys=True).encode("utf-8"))
 
     def stage(self, version: str, fmt: str) -> Path:
         """A fresh staging directory; the model file goes to the returned path."""
