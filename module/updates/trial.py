@@ -85,6 +85,15 @@ def child_env() -> dict[str, str]:
 
 def run(path: Path, manifest: dict, settings: Any) -> TrialResult:
     """Raises UpdateError (stage "load", or the stage the child's checks failed at) unless the trial passed."""
+    try:
+        return _run(path, manifest, settings)
+    except UpdateError as exc:  # the one line that says the live process never opened this file
+        log.warning("candidate refused by its trial process", extra={
+            "model_version": manifest.get("version"), "stage": exc.stage, "error": str(exc)})
+        raise
+
+
+def _run(path: Path, manifest: dict, settings: Any) -> TrialResult:
     request = request_for(path, manifest, settings)
     timeout = settings.updates.trial_timeout_s
     started = time.monotonic()
