@@ -25,8 +25,9 @@ from . import candidate, section as section_mod, verify
 from .fetch import Cancelled, Throttle, UrlFetcher, fetch_inline, finish_url, partial_path, session_for
 from .reconciler import Reconciler
 from .section import ModelSection
+from .quarantine import Quarantine
 from .store import FILE_NAMES, MANIFEST, Store
-from .testhooks import pause_at
+from .testhooks import kill_at, pause_at
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,7 @@ class UpdateManager:
     def __init__(self, agent: Any):
         self.agent = agent
         self.store = Store(agent.settings.agent.data_dir, agent.settings.updates.keep_versions)
+        self.quarantine = Quarantine(self.store.root)
         self._lock = threading.Lock()
         agent.reported.patch({"runtime": fingerprint()})
         self.reconciler = Reconciler(self._parse, self._apply, self._invalid, self._failed)
@@ -53,10 +55,17 @@ class UpdateManager:
     # -- the agent's interface ----------------------------------------------------------------------
 
     def restore(self) -> bool:
-        """At start: a newer baked model, else current, else previous, else the baked one; False = embedded."""
+        """At start: a newer baked model, else current, else previous, else the baked one; False = embedded.
+        A version quarantined (now, from a mark left by a crash, or before) is skipped."""
+        self.quarantine.after_crash()
+        quarantined = self.quarantine.record()
+        if quarantined:
+            self._report(quarantined=quarantined)
         pointers = self.store.pointers()
         current, previous = pointers.get("current"), pointers.get("previous")
         baked = self._baked()
+        if baked is not None and self.quarantine.blocks(str(baked[0].get("version"))):
+            baked = None
         baked_first = baked is not None and (current is None or verify.is_older(current, baked[0]["version"]))
         steps = ([("baked", None)] if baked_first else []) + [("store", current), ("store", previous)]
         steps += [] if baked_first or baked is None else [("baked", None)]
@@ -66,7 +75,7 @@ class UpdateManager:
                     if kind == "baked":
                         self._adopt_baked(*baked)
                         return True
-                    if version and self._restore_version(version):
+                    if version and not self.quarantine.blocks(version) and self._restore_version(version):
                         return True
                 except UpdateError as exc:
                     log.error("stored model refused at start", extra={
@@ -86,20 +95,24 @@ class UpdateManager:
                 raise UpdateError("there is no previous version in the store to roll back to", stage="rollback")
             if active is not None and active.source != "embedded":  # the rule a desired downgrade obeys
                 verify.check_downgrade(self.store.manifest(previous), self.settings.updates.public_key, active.version)
-            model = self._load_stored(previous, "store")
+            model = self._load_stored(previous, "store", mark=True)
             left = {"version": active.version, "sha256": active.sha256} if active else None
             self._switch(model, "rolled_back", rolled_back_from=left)
             return self.agent.reported.snapshot("model")
 
     def reload(self) -> dict:
         """Load the store's current version again (verify, safe load, canary), end a manual rollback, and
-        reconcile the desired state again (POST /admin/reload)."""
+        reconcile the desired state again (POST /admin/reload). Lifts a quarantine: the desired version
+        it held back is tried again."""
         with self._admin_lock():
+            lifted = self._lift_quarantine("reload")
             current = self.store.pointers().get("current")
             if not current or not self.store.manifest(current):
-                raise UpdateError("the store holds no current version to reload", stage="reload")
-            model = self._load_stored(current, "store")
-            self._switch(model, "active")
+                if not lifted:
+                    raise UpdateError("the store holds no current version to reload", stage="reload")
+            else:
+                model = self._load_stored(current, "store", mark=True)
+                self._switch(model, "active")
         self.reconciler.retry()
         return self.agent.reported.snapshot("model")
 
@@ -124,6 +137,7 @@ class UpdateManager:
                 log.info("desired version was rolled back by hand; waiting for a new one",
                          extra={"model_version": section.version})
                 return
+            self._check_quarantine(section)
             log.info("model update started", extra={"model_version": section.version, "size": section.size,
                                                    "delivery": "inline" if section.inline else "url"})
             self._report(status="verifying", desired_version=section.version, error=None, size=section.size)
@@ -154,6 +168,7 @@ class UpdateManager:
                 self.store.remove(section.version)  # a refused version is not kept for a later start
             raise
         if cancel.is_set():
+            self.quarantine.clear_mark()
             raise Cancelled("superseded by a newer desired model")
         rolled_back = section.version == pointers.get("previous") and bool(
             active and verify.is_older(section.version, active.version))
@@ -205,17 +220,24 @@ class UpdateManager:
         return path
 
     def _switch(self, model: LoadedModel, status: str, rolled_back_from: dict | None = None) -> None:
-        """Pointers first (a restart then serves what is about to serve), then the one-reference swap."""
+        """The one-reference swap first, then the pointers, then the activating mark goes: a version becomes
+        current in the store only once it serves here; a death before that quarantines it (quarantine.py)."""
         old = self.agent.slot.current
         pointers = self.store.pointers()
         # The version being left: the active one, or at start (nothing active yet) the store's current.
         leaving = pointers.get("current") if old is None else (None if old.source == "embedded" else old.version)
         previous = leaving if leaving not in (None, model.version) else pointers.get("previous")
         previous = None if previous == model.version else previous
+        pause_at("before_swap")
+        try:
+            self.agent.activate(model)
+        except BaseException:
+            self.quarantine.clear_mark()  # a clean failure here, the old model still serving: no quarantine
+            raise
         pause_at("before_pointers")
         self.store.set_pointers(model.version, previous, rolled_back_from)
-        pause_at("before_swap")
-        self.agent.activate(model)
+        self.quarantine.clear_mark()
+        log.info("model activated", extra={"model_version": model.version, "source": model.source, "status": status})
         removed = self.store.prune()
         if removed:
             log.info("old versions removed from the store", extra={"model_version": model.version, "removed": removed})
@@ -236,15 +258,53 @@ class UpdateManager:
             self.store.record_trial(version, sha256, dataclasses.asdict(result))
         else:
             log.info("candidate passed a trial before; not tried again", extra={"model_version": version})
-        return candidate.open_live(path, manifest, self.settings, source)
+        return self._open_marked(path, manifest, source)
 
-    def _load_stored(self, version: str, source: str) -> LoadedModel:
+    def _open_marked(self, path: Path, manifest: dict, source: str) -> LoadedModel:
+        """Open in the live process with the activating mark written first; _switch removes it once the
+        model serves, a clean refusal here removes it at once."""
+        version = str(manifest["version"])
+        self.quarantine.mark(version, str(manifest["sha256"]), source)
+        try:
+            kill_at("activating", version)
+            return candidate.open_live(path, manifest, self.settings, source)
+        except BaseException:
+            self.quarantine.clear_mark()
+            raise
+
+    def _load_stored(self, version: str, source: str, mark: bool = False) -> LoadedModel:
         """A version that already served (restore at start, rollback, reload): the sha256 is checked again,
-        the trial is not (it passed one before it first served)."""
+        the trial is not (it passed one before it first served). mark=True (rollback, reload) writes the
+        activating mark; a restore at start does not (a power cut while starting must not quarantine the
+        model that served last)."""
         manifest = self.store.manifest(version)
         if not manifest:
             raise UpdateError(f"version {version} has no readable manifest in the store", stage="verify")
-        return candidate.load(self.store.model_path(version), manifest, self.settings, source, trial=False)
+        path = self.store.model_path(version)
+        candidate.vet(path, manifest, self.settings, trial=False)
+        if mark:
+            return self._open_marked(path, manifest, source)
+        return candidate.open_live(path, manifest, self.settings, source)
+
+    # -- quarantine ---------------------------------------------------------------------------------
+
+    def _check_quarantine(self, section: ModelSection) -> None:
+        """The quarantined version is refused (final: no retry); any other desired version lifts it."""
+        record = self.quarantine.record()
+        if not record:
+            return
+        if record.get("version") != section.version:
+            self._lift_quarantine(f"new desired version {section.version}")
+            return
+        raise UpdateError(f"version {section.version} is quarantined: {record.get('reason')}; publish a new "
+                          "version, or POST /admin/reload (or the reload direct method) to try it again",
+                          stage="quarantined")
+
+    def _lift_quarantine(self, why: str) -> bool:
+        lifted = self.quarantine.clear(why)
+        if lifted:
+            self._report(quarantined=None)
+        return lifted is not None
 
     def _restore_version(self, version: str) -> bool:
         model = self._load_stored(version, "store")

@@ -1,14 +1,17 @@
 """SIGKILL mid-download, after the download before the rename, and during activation; then restart:
-the agent serves a consistent model and finishes the update (resuming the download where it can)."""
+the agent serves a consistent model and finishes the update (resuming the download where it can), or,
+killed while activating, quarantines the candidate (test_quarantine.py has the candidate that kills)."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
+import requests
 
 from module.models import embedded
 from tests.helpers.http_fault_server import Fault, FaultServer
+from tests.helpers.local_agent import ADMIN_HEADERS
 
 from .agent_process import AgentProcess
 from .conftest import wait_for
@@ -79,16 +82,26 @@ def test_killed_after_download_before_rename(setup):
     assert server.sent() == len(payload)
 
 
-@pytest.mark.parametrize("stage, served_at_restart", [("before_pointers", EMBEDDED), ("before_swap", "5")])
-def test_killed_during_activation(setup, stage, served_at_restart):
+@pytest.mark.parametrize("stage", ["before_swap", "before_pointers"])
+def test_killed_during_activation_quarantines_the_candidate(setup, stage):
+    """Killed while 5 was being activated (loaded live, or already swapped in but not yet current in the
+    store): the restart serves what served before, quarantines 5 and says so; a reload tries it again."""
     server, b, payload, proc = setup
     proc.start(MODEL_AGENT_TEST_PAUSE_AT=stage)
     wait_for(lambda: proc.logged(f'"stage": "{stage}"'), what=f"the pause at {stage}")
-    assert proc.model()["version"] == EMBEDDED  # the old model served throughout
+    if stage == "before_swap":
+        assert proc.model()["version"] == EMBEDDED  # the old model served throughout
+    assert (proc.data_dir / "models" / "activating.json").exists()
     proc.kill()
     proc.start()
-    first = _consistent(proc, b)
-    if served_at_restart == "5":
-        assert first["version"] == "5" and first["source"] == "store"
-    assert proc.wait_version("5")["update"]["status"] == "active"
+    assert _consistent(proc, b)["version"] == EMBEDDED
+    wait_for(lambda: proc.model()["update"].get("status") == "failed", what="the quarantine refusal")
+    update = proc.model()["update"]
+    assert update["quarantined"]["version"] == "5" and update["error"].startswith("quarantined: version 5")
+    assert not (proc.data_dir / "models" / "activating.json").exists()
+    reload = requests.post(f"http://{proc.host}:{proc.port}/admin/reload", headers=ADMIN_HEADERS, timeout=30)
+    assert reload.status_code == 200, reload.text
+    proc.wait_version("5")
+    wait_for(lambda: proc.model()["update"].get("status") == "active", what="5 reported active")
+    assert "quarantined" not in proc.model()["update"]
     assert len(server.log) == 1  # the stored version was reused, not downloaded again
