@@ -62,6 +62,7 @@ class TrialResult:
     peak_kib: int | None  # the child's VmPeak: the address space it needed, what the limit is set against
     rss_kib: int | None  # the child's VmHWM: the memory it touched
     scorer: str | None
+    memory_limited: bool | None  # False: the kernel (or an emulator) did not apply RLIMIT_AS
 
 
 def request_for(path: Path, manifest: dict, settings: Any) -> dict:
@@ -122,10 +123,16 @@ def _run(path: Path, manifest: dict, settings: Any) -> TrialResult:
         raise UpdateError(_death(child.returncode, err, request["memory_mb"]), stage="load")
     if not answer.get("ok"):
         raise UpdateError(str(answer.get("error")), stage=str(answer.get("stage") or "load"))
-    result = TrialResult(wall_ms, answer.get("peak_kib"), answer.get("rss_kib"), answer.get("scorer"))
+    result = TrialResult(wall_ms, answer.get("peak_kib"), answer.get("rss_kib"), answer.get("scorer"),
+                         answer.get("memory_limited"))
+    if result.memory_limited is False:
+        log.warning("the trial's memory limit is not in force here: RLIMIT_AS was accepted but not applied "
+                    "(qemu-user does this; a real device applies it)", extra={
+                        "model_version": manifest.get("version"), "memory_limit_mb": request["memory_mb"]})
     log.info("candidate passed its trial", extra={
         "model_version": manifest.get("version"), "wall_ms": round(wall_ms, 1), "peak_kib": result.peak_kib,
-        "rss_kib": result.rss_kib, "memory_limit_mb": request["memory_mb"], "scorer": result.scorer})
+        "rss_kib": result.rss_kib, "memory_limit_mb": request["memory_mb"], "memory_limited": result.memory_limited,
+        "scorer": result.scorer})
     return result
 
 
@@ -173,11 +180,15 @@ def _die_with_parent() -> None:
         pass
 
 
-def _limit_memory(memory_mb: int) -> None:
+def _limit_memory(memory_mb: int) -> bool:
+    """True when the limit is in force. qemu-user (the arm32v7 image tests run the image on x86_64 through
+    binfmt) answers setrlimit(RLIMIT_AS) with success and applies nothing, as its own host allocations
+    would fail under it: reading the limit back tells."""
     import resource
 
     limit = int(memory_mb) * MIB
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    return resource.getrlimit(resource.RLIMIT_AS) == (limit, limit)
 
 
 def _status_kib(field: str) -> int | None:
@@ -226,7 +237,7 @@ def _try(request: dict) -> dict:
 def child_main() -> int:
     _die_with_parent()
     request = json.loads(sys.stdin.buffer.read())
-    _limit_memory(request["memory_mb"])
+    limited = _limit_memory(request["memory_mb"])
     from .testhooks import in_trial
 
     in_trial(str(request["manifest"].get("version")))
@@ -242,7 +253,7 @@ def child_main() -> int:
         answer = {"ok": False, "stage": exc.stage, "error": text}
     except Exception as exc:  # anything a crafted file makes a library raise: a refusal, not a crash
         answer = {"ok": False, "stage": "load", "error": f"{type(exc).__name__}: {exc}"}
-    answer.update(peak_kib=_status_kib("VmPeak"), rss_kib=_status_kib("VmHWM"))
+    answer.update(peak_kib=_status_kib("VmPeak"), rss_kib=_status_kib("VmHWM"), memory_limited=limited)
     sys.stdout.write(json.dumps(answer) + "\n")
     sys.stdout.flush()
     return 0

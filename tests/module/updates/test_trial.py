@@ -140,3 +140,15 @@ def test_a_corrupt_tree_that_would_crash_the_agent_is_refused_in_the_child(agent
     _still_serving_1(agent, body)
     # The child refused it: the live process never unpickled the file.
     assert _refused_by_trial(agent, "2")
+
+
+def test_the_memory_limit_is_in_force_in_the_child_on_a_real_kernel(bundle, tmp_path):
+    """qemu-user accepts RLIMIT_AS and applies nothing (docs/updates.md); here the child reads it back."""
+    from module.settings import load
+    from module.updates import trial
+
+    b = bundle("1", seed=1)
+    settings = load(environ={}, overrides={"agent": {"data_dir": tmp_path / "d"}})
+    result = trial.run(b.directory / b.manifest["file"], b.manifest, settings)
+    assert result.memory_limited is True
+    assert 100 * 1024 < result.peak_kib < settings.updates.trial_memory_mb * 1024
