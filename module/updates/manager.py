@@ -1,8 +1,10 @@
 """UpdateManager: wires the update pipeline to the agent (restore at start, desired state, rollback, reload).
 
-One model change runs at a time (a lock shared by the reconciler's worker, rollback and reload). The new
-model is verified, loaded and canaried while the old one serves; then the store's pointers switch and
-agent.activate swaps the slot. Any failure leaves the old model serving and says why in reported `model`.
+One model change runs at a time (a lock shared by the reconciler's worker, rollback and reload). A new
+candidate is verified and tried in a child process (trial.py), then, with the activating mark written
+(quarantine.py), loaded and canaried live while the old one serves; agent.activate swaps the slot, then
+the store's pointers switch and the mark goes. Any failure leaves the old model serving and says why in
+reported `model`; a death during activation quarantines the candidate at the next start.
 """
 
 from __future__ import annotations
