@@ -161,3 +161,9 @@ def test_nab_update_catches_the_windows_the_point_wise_model_misses(tmp_path):
     assert false_alarm_share(after.stdout) < 0.005
     png = (tmp_path / "update" / "nab_scores.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    # The walk-through pastes a real run of both: its window and false-alarm lines are this run's.
+    walkthrough = (ROOT / "docs" / "nab-walkthrough.md").read_text(encoding="utf-8")
+    for run in (before.stdout, after.stdout):
+        for line in run.splitlines():
+            if line.startswith(("  window ", "flags outside", "labelled windows", "anomalies flagged")):
+                assert line in walkthrough, f"docs/nab-walkthrough.md does not show this run's line {line!r}"
