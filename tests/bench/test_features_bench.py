@@ -40,14 +40,17 @@ def test_memory_row_counts_the_raw_history_each_partition_holds(result):
     assert 45 * 8 < memory["bytes_per_partition"] < 1_000_000
 
 
-def test_http_rows_and_the_throughput_targets(result):
+def test_http_and_edge_rows_and_the_throughput_targets(result):
     rows = rows_by(result)
     for subject in (features_path.POINT_WISE, features_path.WINDOWED):
         single = rows[(f"HTTP single message, concurrency {features_path.CONCURRENCY}", subject)]
         assert single["rps"]["median"] > 0 and single["failed"] == 0
         assert rows[(f"HTTP list of {features_path.BATCH:,} messages", subject)]["msgs_per_s"]["median"] > 0
+    for subject in (features_path.POINT_WISE, features_path.WINDOWED):
+        burst = rows[("edgeHub path, burst of 100", subject)]
+        assert burst["msgs_per_s"]["median"] > 0 and burst["unscored"] == 0
     goals = [t for t in result["targets"] if t["target"] == ">= 90%"]
-    assert len(goals) == 2 and all(t["met"] in (True, False) and math.isfinite(t["measured"]) for t in goals)
+    assert len(goals) == 3 and all(t["met"] in (True, False) and math.isfinite(t["measured"]) for t in goals)
     assert "| memory per warm partition over 100 partitions (tracemalloc) |" in "\n".join(report.section_table(result))
 
 
