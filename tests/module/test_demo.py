@@ -135,6 +135,9 @@ def test_nab_update_catches_the_windows_the_point_wise_model_misses(tmp_path):
                  "the NAB update to become active", timeout=60, interval=0.2)
         served = requests.get(agent.url + "/model", timeout=5).json()
         after = run_demo("--url", agent.url, "--out", str(tmp_path / "update"))
+        # --partition names the history: a second run under the same name continues it, warm at once.
+        named = [run_demo("--url", agent.url, "--out", str(tmp_path / f"named-{i}"), "--limit", "30",
+                          "--partition", "sensor-7") for i in range(2)]
     assert before.returncode == 0 and after.returncode == 0, before.stderr + after.stderr
     assert f"/{UPDATE_VERSION}/payload.zst" in asked  # it came by URL, not inline
     assert served["features"]["source"] == "model"
@@ -161,6 +164,8 @@ def test_nab_update_catches_the_windows_the_point_wise_model_misses(tmp_path):
     assert false_alarm_share(after.stdout) < 0.005
     png = (tmp_path / "update" / "nab_scores.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    assert [re.search(r"not warm: (\d+)\)", n.stdout).group(1) for n in named] == ["11", "0"]
+    assert all("partition sensor-7" in n.stdout for n in named)
     # The walk-through pastes a real run of both: its window and false-alarm lines are this run's.
     walkthrough = (ROOT / "docs" / "nab-walkthrough.md").read_text(encoding="utf-8")
     for run in (before.stdout, after.stdout):
