@@ -149,7 +149,7 @@ def per_message(ctx: Context) -> tuple[list[dict], dict]:
 def memory_per_partition(ctx: Context) -> tuple[list[dict], float]:
     """Bytes traced per warm partition of the spec (raw history, windows, dicts, the key), N partitions."""
     n = 100 if ctx.quick else 20_000
-    depth = max(spec().needs_values, 64)  # full windows, and a raw history at its retention
+    depth = 2 * spec().needs_values  # full windows, and a raw history at its retention
     sample = messages(depth)
     tracemalloc.start()
     try:
