@@ -145,6 +145,7 @@ def test_nab_update_catches_the_windows_the_point_wise_model_misses(tmp_path):
                                              "mean(machine.temperature, 12)", "std(machine.temperature, 12)"]
     payload = (bundles / UPDATE_VERSION / "payload.zst").stat().st_size
     assert f"update cost: payload.zst {payload:,} bytes" in made.stdout and payload < 1_000_000
+    assert "signed: no; canary: 3 sequences" in made.stdout  # a windowed canary: message sequences
 
     # The point-wise default: windows 2 and 4 only, no false alarm.
     assert f"model {nab.FOREST_VERSION}," in before.stdout
