@@ -68,7 +68,7 @@ class TrialResult:
 def request_for(path: Path, manifest: dict, settings: Any) -> dict:
     """All the child needs: the file, its manifest and the few settings the checks read."""
     return {
-        "path": str(path),
+        "path": str(Path(path).resolve()),  # the child runs in ROOT: a relative data dir would miss
         "manifest": manifest,
         "allowed_globals": list(settings.updates.allowed_globals),
         "default_width": len(settings.scoring.features),

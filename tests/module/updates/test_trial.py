@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import pytest
 import requests
@@ -152,3 +153,14 @@ def test_the_memory_limit_is_in_force_in_the_child_on_a_real_kernel(bundle, tmp_
     result = trial.run(b.directory / b.manifest["file"], b.manifest, settings)
     assert result.memory_limited is True
     assert 100 * 1024 < result.peak_kib < settings.updates.trial_memory_mb * 1024
+
+
+def test_a_relative_model_path_reaches_the_child(bundle, tmp_path, monkeypatch):
+    """`--data-dir data` (the README's run command) gives relative store paths; the child runs elsewhere."""
+    from module.settings import load
+    from module.updates import trial
+
+    b = bundle("1", seed=1)
+    monkeypatch.chdir(b.directory)
+    settings = load(environ={}, overrides={"agent": {"data_dir": tmp_path / "d"}})
+    assert trial.run(Path(b.manifest["file"]), b.manifest, settings).scorer
