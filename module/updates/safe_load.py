@@ -11,34 +11,15 @@ from typing import Any, Iterable
 
 from ..errors import UpdateError
 from .allowlist import allowed_names, is_allowed
+from .pickle_guard import GuardedUnpickler
+from .pickle_limits import DEFAULT_LIMITS
+from .refusal import Refused
 
 FORMATS = ("pickle", "joblib", "skops")
 
 
-class Refused(UpdateError):
-    """The file names a global outside the allow-list, or holds what the loader will not read."""
-
-    stage = "load"
-
-
-class RestrictedUnpickler(pickle.Unpickler):
-    """pickle.Unpickler whose find_class admits only allow-listed globals (the C implementation, fast)."""
-
-    def __init__(self, file, names: frozenset[str]):
-        super().__init__(file)
-        self._names = names
-
-    def find_class(self, module: str, name: str) -> Any:
-        return _checked(module, name, self._names, super().find_class)
-
-
-def _checked(module: str, name: str, names: frozenset[str], find) -> Any:
-    if not is_allowed(module, name, names):
-        raise Refused(
-            f"the model file names {module}.{name}, which is not on the allow-list "
-            "(add it to updates.allowed_globals only if you trust what it does)"
-        )
-    return find(module, name)
+class RestrictedUnpickler(GuardedUnpickler):
+    """The guarded Python unpickler over allow-listed globals (pickle_guard.py says why not the C one)."""
 
 
 def load_pickle(path: Path, extra: Iterable[str] = ()) -> Any:
@@ -53,14 +34,15 @@ def load_joblib(path: Path, extra: Iterable[str] = ()) -> Any:
 
     names = allowed_names(extra, joblib=True)
 
-    class RestrictedJoblibUnpickler(NumpyUnpickler):
-        dispatch = NumpyUnpickler.dispatch.copy()
+    class RestrictedJoblibUnpickler(GuardedUnpickler, NumpyUnpickler):
+        dispatch = GuardedUnpickler.dispatch.copy()
 
-        def find_class(self, module: str, name: str) -> Any:
-            return _checked(module, name, names, super().find_class)
+        def __init__(self, filename: str, fobj):
+            NumpyUnpickler.__init__(self, filename, fobj, mmap_mode=None)
+            self._names, self._limits = names, DEFAULT_LIMITS
 
         def load_build(self):
-            pickle._Unpickler.load_build(self)
+            GuardedUnpickler.load_build(self)  # the guard, then pickle's BUILD; never joblib's (plain pickle)
             top = self.stack[-1]
             if isinstance(top, NDArrayWrapper):
                 raise Refused("joblib files older than joblib 0.10 (companion .npy files) are not loaded")
@@ -77,7 +59,7 @@ def load_joblib(path: Path, extra: Iterable[str] = ()) -> Any:
         with _read_fileobject(raw, str(path), None) as fobj:
             if isinstance(fobj, str):
                 raise Refused("joblib files older than joblib 0.10 are not loaded")
-            return RestrictedJoblibUnpickler(str(path), fobj, mmap_mode=None).load()
+            return RestrictedJoblibUnpickler(str(path), fobj).load()
 
 
 def load_skops(path: Path, extra: Iterable[str] = ()) -> Any:
