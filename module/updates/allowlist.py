@@ -39,10 +39,15 @@ NUMPY_DTYPE_GLOBALS = tuple(
     )
 )
 
-#: scipy sparse matrices (fitted text and one-hot pipelines hold them).
+#: scipy sparse matrices (fitted text and one-hot pipelines hold them). scipy >= 1.8 pickles them as
+#: scipy.sparse._csr.csr_matrix (the pinned scipy 1.10 does), older releases as scipy.sparse.csr.csr_matrix,
+#: scipy >= 1.11 adds the _csr_matrix base: the same classes under three paths. They load as NEWOBJ plus a
+#: BUILD of a dict of arrays and a shape (no __setstate__, no code), and the guard refuses BUILD on the class.
 SCIPY_GLOBALS = tuple(
-    f"scipy.sparse.{kind}.{kind}_matrix" for kind in ("_csr", "_csc", "_coo")
-) + tuple(f"scipy.sparse.{kind}.{kind}_matrix" for kind in ("csr", "csc", "coo"))
+    f"scipy.sparse.{module}.{prefix}{kind}_matrix"
+    for kind in ("csr", "csc", "coo")
+    for module, prefix in ((f"_{kind}", ""), (f"_{kind}", "_"), (kind, ""))
+)
 
 #: scikit-learn's non-estimator building blocks: the tree structures and the loss objects of boosting.
 SKLEARN_GLOBALS = (
@@ -55,6 +60,14 @@ SKLEARN_GLOBALS = (
     "sklearn._loss.link.IdentityLink",
     "sklearn._loss.link.LogitLink",
     "sklearn._loss.link.Interval",
+    # Cython's generated unpicklers of the two Cy losses above (HistGradientBoosting models name them): each
+    # checks a layout checksum, makes an empty instance of its own class (or of a subclass passed as the
+    # first argument, which is itself a global the allow-list admitted) and copies a state tuple into it.
+    "sklearn._loss._loss.__pyx_unpickle_CyHalfSquaredError",
+    "sklearn._loss._loss.__pyx_unpickle_CyHalfBinomialLoss",
+    # HistGradientBoosting's feature binner: a BaseEstimator like the estimators admitted by package, left
+    # out of that rule only by its private name; it loads the same way (BaseEstimator.__setstate__).
+    "sklearn.ensemble._hist_gradient_boosting.binning._BinMapper",
 )
 
 #: The neighbour trees of LocalOutlierFactor(novelty=True) with algorithm kd_tree / ball_tree, and their

@@ -155,11 +155,11 @@ class GuardedUnpickler(pickle._Unpickler):
     # -- bounds ------------------------------------------------------------------------------------------
 
     def load_mark(self):
-        self._under_marks += len(self.stack)
+        self._under_marks += len(self.stack) + 1  # the mark counts as an item, as in pickletools
         pickle._Unpickler.load_mark(self)
 
     def pop_mark(self):
-        self._under_marks -= len(self.metastack[-1]) if self.metastack else 0
+        self._under_marks -= len(self.metastack[-1]) + 1 if self.metastack else 0
         return pickle._Unpickler.pop_mark(self)
 
     dispatch[pickle.MARK[0]] = load_mark

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class PickleLimits:
     max_opcodes: int = 1_000_000
-    max_stack: int = 100_000  # items on the stack and under every open MARK, together
+    max_stack: int = 100_000  # items and marks on the stack and under every open MARK, together
     max_memo: int = 250_000
 
 
