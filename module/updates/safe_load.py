@@ -1,5 +1,6 @@
-"""Load a model file without running its code: pickle and joblib through a restricted unpickler, skops
-through skops' own trusted-types check. Every global a file names must be on the allow-list (allowlist.py).
+"""Load a model file without running its code: pickle and joblib through the guarded unpickler
+(pickle_guard.py), skops after its schema was checked node by node (skops_schema.py). Every global or type a
+file names must be on the allow-list (allowlist.py).
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from ..errors import UpdateError
-from .allowlist import allowed_names, is_allowed
+from . import skops_schema
+from .allowlist import allowed_names
 from .pickle_guard import GuardedUnpickler
 from .pickle_limits import DEFAULT_LIMITS
 from .refusal import Refused
@@ -63,19 +65,11 @@ def load_joblib(path: Path, extra: Iterable[str] = ()) -> Any:
 
 
 def load_skops(path: Path, extra: Iterable[str] = ()) -> Any:
+    """skops builds only what skops_schema approved: the walk's types are the whole trusted list."""
     import skops.io as sio
 
-    names = allowed_names(extra)
-    untrusted = sio.get_untrusted_types(file=path)
-    refused = [t for t in untrusted if not is_allowed(*_split(t), names)]
-    if refused:
-        raise Refused(f"the skops file holds types that are not trusted: {', '.join(sorted(refused)[:10])}")
-    return sio.load(path, trusted=untrusted)
-
-
-def _split(dotted: str) -> tuple[str, str]:
-    module, _, name = dotted.rpartition(".")
-    return module, name
+    trusted = skops_schema.trusted_types(skops_schema.read_schema(path), allowed_names(extra))
+    return sio.load(path, trusted=trusted)
 
 
 LOADERS = {"pickle": load_pickle, "joblib": load_joblib, "skops": load_skops}
