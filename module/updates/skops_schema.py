@@ -63,6 +63,8 @@ def read_schema(path: Path) -> dict:
 def trusted_types(schema: dict, names: frozenset[str]) -> list[str]:
     """Every "module.Class" the schema names, each checked; raises Refused at the first node refused."""
     seen: set[str] = set()
+    by_id: dict[int, list[dict]] = {}
+    called: list[dict] = []
     pending: list[Any] = [schema]
     while pending:
         node = pending.pop()
@@ -73,9 +75,33 @@ def trusted_types(schema: dict, names: frozenset[str]) -> list[str]:
         if loader not in CHECKS:
             raise Refused(f"the skops file holds an unknown node type {loader!r}")
         pending.extend(CHECKS[loader](node, names))
-        if loader != "CachedNode":
+        if loader != "CachedNode":  # a reference to a node built before: nothing new to trust or swap
             seen.add(_type(node))
+            if isinstance(node.get("__id__"), int):
+                by_id.setdefault(node["__id__"], []).append(node)
+        called.extend(_called(node))
+    _refuse_swapped_callees(called, by_id)
     return sorted(seen)
+
+
+def _called(node: dict) -> list[dict]:
+    """The nodes whose object skops calls (dict key types on each key) or wraps (a partial's function)."""
+    if node["__loader__"] == "DictNode":
+        return [node["key_types"], *node["key_types"]["content"]]
+    if node["__loader__"] == "PartialNode":
+        return [node["content"]["func"]]
+    return []
+
+
+def _refuse_swapped_callees(called: list[dict], by_id: dict[int, list[dict]]) -> None:
+    """skops reuses the first node it built under an __id__ for every later node with that __id__, so a
+    checked key type could be swapped for any other node that shares its id. Honest files share ids only
+    between identical nodes (skops keeps every saved object alive, so ids are unique per object)."""
+    for node in called:
+        twins = by_id.get(node.get("__id__"), [])
+        if len(twins) > 1 and len({json.dumps(t, sort_keys=True) for t in twins}) > 1:
+            raise Refused(f"the skops file reuses the id {node['__id__']} of a {_loader(node)} for a "
+                          "different node, which skops would call in its place")
 
 
 # -- one check per node type: refuse what it must not name, return the child nodes skops builds ----------
