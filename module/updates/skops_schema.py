@@ -97,10 +97,10 @@ def _refuse_swapped_callees(called: list[dict], by_id: dict[int, list[dict]]) ->
     """skops reuses the first node it built under an __id__ for every later node with that __id__, so a
     checked key type could be swapped for any other node that shares its id. Honest files share ids only
     between identical nodes (skops keeps every saved object alive, so ids are unique per object)."""
-    for node in called:
-        twins = by_id.get(node.get("__id__"), [])
+    for node_id in {node.get("__id__") for node in called} - {None}:
+        twins = by_id.get(node_id, [])
         if len(twins) > 1 and len({json.dumps(t, sort_keys=True) for t in twins}) > 1:
-            raise Refused(f"the skops file reuses the id {node['__id__']} of a {_loader(node)} for a "
+            raise Refused(f"the skops file reuses the id {node_id} of a {_loader(twins[0])} for a "
                           "different node, which skops would call in its place")
 
 
