@@ -105,6 +105,12 @@ JOBLIB_GLOBALS = ("joblib.numpy_pickle.NumpyArrayWrapper",)
 #: pipelines, column transformers, scalers, encoders. Estimators take data only in __init__ and __setstate__.
 ESTIMATOR_PACKAGES = ("sklearn.",)
 
+#: Modules under sklearn. that are never imported for a model file: scikit-learn ships its test suites,
+#: their conftest and estimator-check helpers in the wheel, and their BaseEstimator subclasses are test
+#: doubles (importing `sklearn.tests.test_base` alone imports pytest and runs the module's code).
+#: `experimental` modules patch sklearn's namespaces when imported.
+NEVER_IMPORTED_PARTS = frozenset({"tests", "conftest", "_testing", "estimator_checks", "experimental"})
+
 BUILTIN_GLOBALS = frozenset(NUMPY_GLOBALS + NUMPY_DTYPE_GLOBALS + SCIPY_GLOBALS + SKLEARN_GLOBALS
                             + NEIGHBORS_GLOBALS + SGD_LOSS_GLOBALS)
 
@@ -120,6 +126,8 @@ def allowed_names(extra: Iterable[str] = (), joblib: bool = False) -> frozenset[
 def is_estimator_class(module: str, name: str) -> bool:
     """True for a scikit-learn estimator class (resolved without touching anything outside sklearn)."""
     if not module.startswith(ESTIMATOR_PACKAGES) or name.startswith("_") or "." in name:
+        return False
+    if NEVER_IMPORTED_PARTS.intersection(module.split(".")):
         return False
     try:
         obj = getattr(importlib.import_module(module), name)

@@ -174,7 +174,8 @@ class GuardedUnpickler(pickle._Unpickler):
         self.metastack, self.stack = [], []
         self.append = self.stack.append
         self.proto = 0
-        read, dispatch, memo, limits = self.read, self.dispatch, self.memo, self._limits
+        read, dispatch, memo = self.read, self.dispatch, self.memo
+        max_opcodes, max_stack, max_memo = self._limits.max_opcodes, self._limits.max_stack, self._limits.max_memo
         count = 0
         try:
             while True:
@@ -183,8 +184,7 @@ class GuardedUnpickler(pickle._Unpickler):
                     raise EOFError
                 dispatch[key[0]](self)
                 count += 1
-                if (count > limits.max_opcodes or len(self.stack) + self._under_marks > limits.max_stack
-                        or len(memo) > limits.max_memo):
+                if count > max_opcodes or len(self.stack) + self._under_marks > max_stack or len(memo) > max_memo:
                     self._over_limit(count)
         except pickle._Stop as stop:
             return stop.value

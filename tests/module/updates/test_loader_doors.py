@@ -180,3 +180,16 @@ def test_honest_sparse_matrices_load_under_the_path_scipy_pickles_them_with(kind
     assert f"scipy.sparse._{kind[:3]}".encode() in data
     loaded = safe_load.loads_pickle(data)
     assert type(loaded) is type(matrix) and (loaded != matrix).nnz == 0
+
+
+def test_estimator_classes_of_sklearns_own_test_modules_are_refused_unimported():
+    """sklearn.tests.test_base.T is a BaseEstimator subclass: the estimator rule would admit it, importing
+    a test module (and pytest) on the way. A fresh interpreter shows the module is never imported."""
+    data = crafted.p2(crafted.glob("sklearn.tests.test_base", "T") + b")R")
+    script = ("import sys; from module.updates import safe_load\n"
+              f"try:\n    safe_load.loads_pickle({data!r})\nexcept safe_load.Refused as exc:\n    print('REFUSED', exc)\n"
+              "print('IMPORTED' if 'sklearn.tests.test_base' in sys.modules else 'NOT IMPORTED')\n")
+    run = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert "REFUSED the model file names sklearn.tests.test_base.T, which is not on the allow-list" in run.stdout
+    assert run.stdout.rstrip().endswith("NOT IMPORTED")
