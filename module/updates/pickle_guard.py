@@ -12,7 +12,8 @@ serves both formats. The cost is a few ms on a 100-tree forest.
 The rules, each checked on the object itself:
 - find_class resolves exactly the name it checked: Python 2 renames (protocol < 3) are applied first and
   checked, dotted names (`a.b`, walked attribute by attribute) are refused, copyreg extension codes too;
-- REDUCE, NEWOBJ(_EX) and OBJ call only an object find_class returned in this load;
+- REDUCE, NEWOBJ(_EX) and OBJ call only an object find_class returned in this load, and the few callables
+  whose arguments matter only with the arguments honest files give them (call_checks.py);
 - BUILD and the container opcodes act only on objects this load built: never on a global, a class, a
   function, a module, or a shared numpy singleton (a builtin dtype, a numpy scalar);
 - opcodes, stack depth and memo size are bounded (pickle_limits.py).
@@ -29,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from .allowlist import is_allowed
+from .call_checks import check_call
 from .pickle_limits import DEFAULT_LIMITS, PickleLimits
 from .refusal import Refused
 
@@ -88,20 +90,24 @@ class GuardedUnpickler(pickle._Unpickler):
             raise Refused(f"the model file applies {opcode} to {_describe(callee)}, which is not an "
                           "allow-listed global it named")
 
+    def _checked_call(self, callee: Any, args: Any, opcode: str) -> None:
+        self._refuse_unless_global(callee, opcode)
+        check_call(callee, args)
+
     def load_reduce(self):
-        self._refuse_unless_global(self.stack[-2], "REDUCE")
+        self._checked_call(self.stack[-2], self.stack[-1], "REDUCE")
         pickle._Unpickler.load_reduce(self)
 
     def load_newobj(self):
-        self._refuse_unless_global(self.stack[-2], "NEWOBJ")
+        self._checked_call(self.stack[-2], self.stack[-1], "NEWOBJ")
         pickle._Unpickler.load_newobj(self)
 
     def load_newobj_ex(self):
-        self._refuse_unless_global(self.stack[-3], "NEWOBJ_EX")
+        self._checked_call(self.stack[-3], self.stack[-2], "NEWOBJ_EX")
         pickle._Unpickler.load_newobj_ex(self)
 
     def load_obj(self):
-        self._refuse_unless_global(self.stack[0] if self.stack else None, "OBJ")
+        self._checked_call(self.stack[0] if self.stack else None, tuple(self.stack[1:]), "OBJ")
         pickle._Unpickler.load_obj(self)
 
     dispatch[pickle.REDUCE[0]] = load_reduce

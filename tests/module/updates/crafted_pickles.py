@@ -84,3 +84,21 @@ def deep_stack(depth: int) -> bytes:
 
 def big_memo(entries: int) -> bytes:
     return p4(b"N\x940" * entries + b"N")
+
+
+def codec(name: str) -> bytes:
+    """_codecs.encode looks its codec up by name, importing encodings.<name>."""
+    return p2(glob("_codecs", "encode") + value(("text", name)) + b"R")
+
+
+def huge_reconstruct() -> bytes:
+    return p2(glob("numpy.core.multiarray", "_reconstruct") + glob("numpy", "ndarray")
+              + value((10**12,)) + value(b"b") + b"\x87R")
+
+
+def ndarray_called() -> bytes:
+    return p2(glob("numpy", "ndarray") + value(((10**12,), "f8")) + b"R")
+
+
+def ndarray_newobj() -> bytes:
+    return p2(glob("numpy", "ndarray") + value(((10**12,),)) + b"\x81")

@@ -193,3 +193,21 @@ def test_estimator_classes_of_sklearns_own_test_modules_are_refused_unimported()
     assert run.returncode == 0, run.stderr
     assert "REFUSED the model file names sklearn.tests.test_base.T, which is not on the allow-list" in run.stdout
     assert run.stdout.rstrip().endswith("NOT IMPORTED")
+
+
+@pytest.mark.parametrize("data, callee", [
+    (crafted.codec("rot13"), "_codecs.encode"),
+    (crafted.codec("..os"), "_codecs.encode"),
+    (crafted.huge_reconstruct(), "numpy.core.multiarray._reconstruct"),
+    (crafted.ndarray_called(), "numpy.ndarray"),
+    (crafted.ndarray_newobj(), "numpy.ndarray"),
+], ids=["rot13 codec", "dotted codec", "_reconstruct of a terabyte", "ndarray(shape)", "ndarray.__new__"])
+def test_allowed_callables_only_get_the_arguments_honest_files_give_them(data, callee):
+    with pytest.raises(safe_load.Refused, match=f"calls {callee} with arguments no honest model file uses"):
+        safe_load.loads_pickle(data)
+
+
+def test_protocol_2_bytes_and_arrays_still_load():
+    value = {"b": b"\x00\xffbytes", "a": np.arange(6.0).reshape(2, 3), "s": np.float64(2.5)}
+    loaded = safe_load.loads_pickle(pickle.dumps(value, protocol=2))
+    assert loaded["b"] == value["b"] and np.array_equal(loaded["a"], value["a"]) and loaded["s"] == 2.5
