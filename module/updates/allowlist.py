@@ -106,10 +106,10 @@ JOBLIB_GLOBALS = ("joblib.numpy_pickle.NumpyArrayWrapper",)
 ESTIMATOR_PACKAGES = ("sklearn.",)
 
 #: Modules under sklearn. that are never imported for a model file: scikit-learn ships its test suites,
-#: their conftest and estimator-check helpers in the wheel, and their BaseEstimator subclasses are test
+#: their conftest, mocks and estimator-check helpers in the wheel, and their BaseEstimator subclasses are test
 #: doubles (importing `sklearn.tests.test_base` alone imports pytest and runs the module's code).
 #: `experimental` modules patch sklearn's namespaces when imported.
-NEVER_IMPORTED_PARTS = frozenset({"tests", "conftest", "_testing", "estimator_checks", "experimental"})
+NEVER_IMPORTED_PARTS = frozenset({"tests", "conftest", "_testing", "_mocking", "estimator_checks", "experimental"})
 
 BUILTIN_GLOBALS = frozenset(NUMPY_GLOBALS + NUMPY_DTYPE_GLOBALS + SCIPY_GLOBALS + SKLEARN_GLOBALS
                             + NEIGHBORS_GLOBALS + SGD_LOSS_GLOBALS)
