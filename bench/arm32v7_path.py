@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from . import edgehub_path as edge
+from . import edgehub_path as edge, procs
 from .context import Context, row, target
 from .stats import metric_rows, ratio, summary
 
@@ -48,7 +48,7 @@ def tree_cpu_seconds(pid: int) -> float:
 class ImageSubject(edge.Subject):
     def __init__(self, name: str, command: list[str], folder: Path, echo: bool):
         self._command = command
-        super().__init__(name, [], folder, {}, echo=echo)
+        super().__init__(name, [], folder, {} if echo else dict(procs.AGENT_MODEL), echo=echo)
 
     def _argv(self, env: dict) -> list[str]:
         ca = Path(env["EdgeModuleCACertificateFile"])

@@ -145,7 +145,7 @@ def _summarise(outputs, sent: dict[str, float], count: int, echo: bool = False) 
 
 def _subjects(ctx: Context) -> dict[str, Subject]:
     folder = ctx.folder(NAME)
-    quiet = {"AGENT_AGENT_LOG_LEVEL": "warning"}
+    quiet = {"AGENT_AGENT_LOG_LEVEL": "warning", **procs.AGENT_MODEL}
     specs = {}
     if find_spec("module.edge.runtime") is not None:
         agents = (("agent", "true"),) if ctx.quick else (("agent", "true"), ("agent, compiled off", "false"))

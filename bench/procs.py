@@ -85,13 +85,19 @@ class Server:
         self.stop()
 
 
+#: The model every agent under test serves: the 100-tree IsolationForest on NAB that the baselines (naive
+#: Flask, naive module) train too, so only the design differs. (The out-of-the-box default is a small
+#: envelope of SimulatedTemperatureSensor's normal run: cheaper, so not a fair match for them.)
+AGENT_MODEL = {"AGENT_AGENT_DEFAULT_MODEL": "nab-forest"}
+
+
 def agent(host: str, port: int, workdir: Path, env: dict | None = None, extra: list[str] | None = None) -> Server:
-    """The agent in local mode (HTTP only), its own data dir; `env` adds AGENT_* settings."""
+    """The agent in local mode (HTTP only), its own data dir, serving AGENT_MODEL; `env` adds AGENT_* settings."""
     data = workdir / "data"
     data.mkdir(parents=True, exist_ok=True)
     argv = [sys.executable, "-m", "module", "--local", "--http-host", host, "--http-port", str(port),
             "--data-dir", str(data), *(extra or [])]
-    return Server(argv, host, port, workdir / "agent.log", env)
+    return Server(argv, host, port, workdir / "agent.log", {**AGENT_MODEL, **(env or {})})
 
 
 def naive_flask(host: str, port: int, workdir: Path, threads: int, model_free: bool = False) -> Server:

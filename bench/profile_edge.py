@@ -16,7 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from . import edgehub_path as edge
+from . import edgehub_path as edge, procs
 
 RATE_HZ = 200
 
@@ -50,7 +50,7 @@ def main(argv=None) -> int:
     raw = args.output or folder / "stacks.txt"
     argv_agent = [sys.executable, "-m", "module", "--http-host", "127.0.0.1", "--http-port", "0",
                   "--data-dir", str(folder / "data")]
-    subject = edge.Subject("agent", argv_agent, folder, {"AGENT_AGENT_LOG_LEVEL": "warning"})
+    subject = edge.Subject("agent", argv_agent, folder, {"AGENT_AGENT_LOG_LEVEL": "warning", **procs.AGENT_MODEL})
     try:
         subject.wait_serving()
         seconds = max(2, int(args.count / 500) + 2)

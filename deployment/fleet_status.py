@@ -6,8 +6,9 @@ from __future__ import annotations
 import time
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
+from .hub import QUERY_PAGE_SIZE
 from .tables import ProgressLine, bar, table
 
 ACTIVE, FAILED, PENDING = "active", "failed", "pending"
@@ -58,18 +59,33 @@ def quoted(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def module_states(hub: Any, module: str, devices: dict[str, int | None], version: str | None) -> list[ModuleState]:
-    """Rows for `module` on each device (device id -> wave), queried in chunks; a device whose module
-    twin does not exist yet shows as pending with status 'no module twin'."""
+def module_states(hub: Any, module: str, devices: dict[str, int | None], version: str | None,
+                  population: int | None = None) -> list[ModuleState]:
+    """Rows for `module` on each device (device id -> wave); a device whose module twin does not exist yet
+    shows as pending with status 'no module twin'. `population` (how many devices carry the module, when
+    known) picks the cheaper plan: IoT Hub throttles queries per call (an S1 unit allows 20 a minute), so a
+    wave of 90,000 devices costs 900 `IN [...]` queries but, in a fleet of 100,000, 100 pages of one
+    query over the whole module collection."""
     ids = sorted(devices)
+    queries = -(-len(ids) // IN_CHUNK)
+    whole = population is not None and -(-population // QUERY_PAGE_SIZE) < queries
     found: dict[str, ModuleState] = {}
-    for start in range(0, len(ids), IN_CHUNK):
-        chunk = ", ".join(quoted(d) for d in ids[start:start + IN_CHUNK])
-        query = f"SELECT * FROM devices.modules WHERE moduleId = {quoted(module)} AND deviceId IN [{chunk}]"
+    for query in [_all_of(module)] if whole else _chunked(module, ids):
         for twin in hub.query(query):
-            found[twin.device_id] = from_twin(twin, version, devices.get(twin.device_id))
+            if twin.device_id in devices:
+                found[twin.device_id] = from_twin(twin, version, devices[twin.device_id])
     return [found.get(d) or ModuleState(d, module, version, None, "no module twin", None, None, devices[d])
             for d in ids]
+
+
+def _all_of(module: str) -> str:
+    return f"SELECT * FROM devices.modules WHERE moduleId = {quoted(module)}"
+
+
+def _chunked(module: str, ids: list[str]) -> Iterator[str]:
+    for start in range(0, len(ids), IN_CHUNK):
+        chunk = ", ".join(quoted(d) for d in ids[start:start + IN_CHUNK])
+        yield f"{_all_of(module)} AND deviceId IN [{chunk}]"
 
 
 def counts(states: Iterable[ModuleState]) -> Counter:

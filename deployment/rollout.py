@@ -139,7 +139,7 @@ class Gate:
 
 def wave_states(hub: Any, rollout: Rollout, waves: dict[str, int | None], wave: int) -> list[ModuleState]:
     members = {d: w for d, w in waves.items() if w == wave}
-    return module_states(hub, rollout.module, members, rollout.version)
+    return module_states(hub, rollout.module, members, rollout.version, population=len(waves))
 
 
 Fetch = Callable[[], list[ModuleState]]

@@ -47,6 +47,7 @@ class Agent:
         self.reported = Reported()
         history = settings.history
         self.feature_history = FeatureState(history.max_partitions, history.idle_ttl_s)
+        self.metrics.watch_features(self.feature_history.describe)
         self.service = ScoringService(self.slot, settings.scoring, self.metrics, self.feature_history)
         self.snapshots = Snapshots(self.feature_history, Path(settings.agent.data_dir) / snapshot.FILE_NAME,
                                    history.snapshot_every_s)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -19,6 +20,8 @@ log = logging.getLogger(__name__)
 
 #: A desired document mirrors a twin (32 KB of desired properties); far beyond that it is a mistake.
 MAX_BYTES = 1 << 20
+#: How long a changed file must stay unchanged before it is applied.
+SETTLE_S = 0.02
 
 
 class DesiredFile:
@@ -64,6 +67,15 @@ class DesiredFile:
                 log.exception("desired file check failed", extra={"path": str(self.path)})
                 self._on_error(f"{self.path}: {type(exc).__name__}: {exc}")
 
+    def _settled(self, raw: bytes) -> bool:
+        """The same bytes a moment later. `echo ... > file` truncates before it writes: read in between,
+        the file is empty, which is a valid document that deletes every section."""
+        time.sleep(SETTLE_S)
+        try:
+            return self.path.read_bytes() == raw
+        except OSError:
+            return False
+
     def check(self) -> None:
         """Read the file when its bytes changed; a bad file is reported (on_error(message)) and changes
         nothing; the next good one clears the report (on_error(None))."""
@@ -77,6 +89,8 @@ class DesiredFile:
         digest = hashlib.sha256(raw).hexdigest()
         if digest == self._digest:
             return
+        if not self._settled(raw):
+            return  # still being written: the next poll reads it whole
         self._digest = digest
         if len(raw) > MAX_BYTES:
             self._on_error(f"{self.path} is {len(raw)} bytes, over {MAX_BYTES} (a twin's desired properties are 32 KB)")

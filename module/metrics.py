@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Callable, Iterator
+
 from prometheus_client import CollectorRegistry, disable_created_metrics, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.registry import Collector
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096, 16384)
@@ -47,5 +51,24 @@ class Metrics:
         self.model.clear()
         self.model.labels(version=version, sha256=sha256, scorer=scorer).set(1)
 
+    def watch_features(self, describe: Callable[[], dict]) -> None:
+        """Export the feature history's size, read at scrape time so the scoring path pays nothing."""
+        self.registry.register(_FeatureCollector(describe))
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class _FeatureCollector(Collector):
+    def __init__(self, read_state: Callable[[], dict]) -> None:
+        self.read_state = read_state  # not `describe`: the registry calls that name for metric names
+
+    def collect(self) -> Iterator:
+        state = self.read_state()
+        yield GaugeMetricFamily("agent_feature_partitions", "Partitions (senders) whose history is held",
+                                value=state["partitions"])
+        yield CounterMetricFamily("agent_feature_partitions_dropped",
+                                  "Partitions dropped for history.max_partitions or history.idle_ttl_s",
+                                  value=state["dropped"])
+        yield CounterMetricFamily("agent_feature_out_of_order", "Messages older than their partition's latest",
+                                  value=state["out_of_order"])

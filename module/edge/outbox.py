@@ -52,7 +52,12 @@ class Outbox:
         """Set by a failed send, cleared when the sender thread has emptied the buffer: new outputs
         queue behind the buffered ones meanwhile, so nothing overtakes an output that waits."""
         self._direct = 0
-        self._cond = threading.Condition()
+        lock = threading.Lock()
+        self._cond = threading.Condition(lock)
+        """The sender thread waits on this one (work queued, or stop)."""
+        self._idle = threading.Condition(lock)
+        """flush() waits on this one. Kept apart so that a direct send, once per output, wakes no thread
+        (with one condition every output woke the idle sender thread for nothing)."""
         self._stopping = False
         self._dropped_since_log = 0
         self._last_drop_log = 0.0
@@ -93,6 +98,7 @@ class Outbox:
                 self._queue.appendleft(item)
                 self._direct -= 1
                 self._cond.notify_all()
+                self._idle.notify_all()
             log.warning("edgeHub unreachable: buffering outputs", extra={"error": repr(exc)[:300]})
             return
         self._finish_direct(sent=True)
@@ -102,7 +108,8 @@ class Outbox:
         with self._cond:
             self._direct -= 1
             self.sent += sent
-            self._cond.notify_all()
+            if not self._direct:
+                self._idle.notify_all()
 
     def _enqueue(self, item: Pending) -> None:
         with self._cond:
@@ -134,7 +141,7 @@ class Outbox:
     def flush(self, timeout: float) -> bool:
         """Wait until every buffered output is sent; False when time ran out first."""
         with self._cond:
-            return self._cond.wait_for(lambda: not self._queue and self._inflight is None and not self._direct,
+            return self._idle.wait_for(lambda: not self._queue and self._inflight is None and not self._direct,
                                        max(0.0, timeout))
 
     def stop(self) -> int:
@@ -144,6 +151,7 @@ class Outbox:
             left = len(self._queue) + (self._inflight is not None)
             self._queue.clear()
             self._cond.notify_all()
+            self._idle.notify_all()
         if left:
             self._count_dropped(left, "outputs not delivered at shutdown", force_log=True)
         return left
@@ -163,7 +171,7 @@ class Outbox:
                 self._inflight = None
                 if not self._queue:
                     self._buffering = False  # all delivered: new outputs go straight out again
-                self._cond.notify_all()
+                self._idle.notify_all()
 
     def _deliver(self, item: Pending) -> None:
         """Send one output, retrying with backoff until it goes, is refused for good, or we stop."""

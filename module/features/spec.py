@@ -10,6 +10,7 @@ import hashlib
 import json
 import math
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from . import grammar
@@ -92,37 +93,39 @@ class FeatureSpec:
     time: TimeSource
     document: dict
     """The canonical form (what the manifest holds and the sha256/signature cover)."""
+    # Derived values are cached: the scoring path asks for them on every message, and a spec never
+    # changes once parsed (cached_property writes the instance dict, so frozen=True does not stop it).
 
-    @property
+    @cached_property
     def width(self) -> int:
         return len(self.columns)
 
-    @property
+    @cached_property
     def names(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.columns)
 
-    @property
+    @cached_property
     def paths(self) -> tuple[str, ...]:
         """The fields a message must carry, each once, in first-use order."""
         return tuple(dict.fromkeys(c.path for c in self.columns))
 
-    @property
+    @cached_property
     def windows(self) -> tuple[tuple, ...]:
         return tuple(dict.fromkeys(c.window for c in self.columns if c.window))
 
-    @property
+    @cached_property
     def needs_values(self) -> int:
         return max(c.needs_values for c in self.columns)
 
-    @property
+    @cached_property
     def needs_seconds(self) -> float:
         return max((c.seconds or 0.0 for c in self.columns), default=0.0)
 
-    @property
+    @cached_property
     def stateful(self) -> bool:
         return any(c.function != "value" for c in self.columns)
 
-    @property
+    @cached_property
     def digest(self) -> str:
         return hashlib.sha256(canonical_json(self.document).encode()).hexdigest()
 

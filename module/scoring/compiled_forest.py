@@ -25,6 +25,7 @@ from .forest_walk import ForestWalk
 from .tree_structure import Malformed
 
 NAME = "compiled-forest"
+F32_MAX = float(np.finfo(np.float32).max)
 
 
 @dataclass(frozen=True)
@@ -96,9 +97,12 @@ class CompiledForestScorer:
         Xt = X
         for step in self._compiled.steps:
             Xt = step(Xt)
-        with np.errstate(over="ignore"):
-            finite32 = np.isfinite(Xt.astype(np.float32)).all()
-        if not finite32:
+        if Xt is not X and not np.isfinite(Xt).all():
+            return self._plain.score(X)
+        # Finite in float32 too. No cast under np.errstate (that costs more than the check): a value
+        # within float32's range casts to a finite float32; one beyond it goes to scikit-learn, which
+        # scores it (or refuses it) itself.
+        if np.abs(Xt).max() > F32_MAX:
             return self._plain.score(X)
         return self._compiled.walk.score(Xt)
 

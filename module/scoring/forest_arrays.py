@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import sklearn
 
-from .tree_structure import check_nodes
+from .tree_structure import node_depths
 
 #: scikit-learn versions whose IsolationForest scoring internals this package reproduces. 1.2.1 is the
 #: one runtime version set of the fleet (Debian bookworm's python3-sklearn, pinned in requirements).
@@ -100,21 +100,6 @@ def _tree_parts(tree):
     return parts
 
 
-def _depths(left: np.ndarray, right: np.ndarray) -> np.ndarray:
-    """Depth of every node of one tree, level by level from the root."""
-    depth = np.full(len(left), -1, dtype=np.intp)
-    frontier, level = np.array([0], dtype=np.intp), 0
-    while frontier.size:
-        if level > len(left):
-            raise Unsupported("a tree's children do not form a tree")
-        depth[frontier] = level
-        inner = frontier[left[frontier] != _TREE_LEAF]
-        frontier, level = np.concatenate([left[inner], right[inner]]), level + 1
-    if (depth < 0).any():
-        raise Unsupported("a tree holds nodes unreachable from its root")
-    return depth
-
-
 def pack(forest) -> ForestArrays:
     """Raises Unsupported when the forest is not one whose scoring we reproduce, Malformed (from
     tree_structure) when a tree is not a tree: then no scorer may walk it."""
@@ -133,12 +118,9 @@ def pack(forest) -> ForestArrays:
     for number, (tree, cols) in enumerate(zip(trees, columns)):
         left, right, feat, thr, samples = _tree_parts(tree)
         # Malformed (not Unsupported): a tree sklearn itself would walk out of bounds refuses the model.
-        check_nodes(left, right, feat, len(cols), f"tree {number}")
+        depth = node_depths(left, right, feat, len(cols), f"tree {number}")
         n = len(left)
         leaf = left == _TREE_LEAF
-        if (leaf != (right == _TREE_LEAF)).any() or (feat[~leaf] >= len(cols)).any() or (feat[~leaf] < 0).any():
-            raise Unsupported("a tree's node arrays are not those of a fitted binary tree")
-        depth = _depths(left, right)
         levels = max(levels, int(depth.max()))
         own = np.arange(n, dtype=np.intp)
         # The exact expression sklearn adds per tree: decision_path's node count (depth + 1, an integer)

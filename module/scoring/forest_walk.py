@@ -52,6 +52,8 @@ class ForestWalk:
 
     def _scores(self, depths: np.ndarray) -> np.ndarray:
         denominator = self.arrays.denominator
+        if denominator != 0:  # the same division sklearn's np.divide(..., where=True) does, minus its set-up
+            return -(2 ** (-(depths / denominator)))
         # Verbatim sklearn: a forest of single-sample trees has denominator 0 and scores 2 ** -1.
         scores = 2 ** (-np.divide(depths, denominator, out=np.ones_like(depths), where=denominator != 0))
         return -scores

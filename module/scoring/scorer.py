@@ -6,9 +6,17 @@ estimators it supports when it reproduces scikit-learn's scores bit for bit.
 
 from __future__ import annotations
 
+import time
 from typing import Any, Protocol
 
 import numpy as np
+
+#: A one-row call faster than this is cheaper on the receiving thread than the batcher's hand-off (two
+#: thread wake-ups and a wait for companions, ~0.2 ms and up to scoring.max_wait_ms). A 100-tree forest
+#: in scikit-learn takes 14-40 ms a call and is batched; a small envelope or linear model takes ~0.05 ms.
+CHEAP_CALL_S = 0.001
+SMALL_CALL_ROWS = 64
+LEARN_CALLS = 5
 
 
 class Scorer(Protocol):
@@ -47,18 +55,34 @@ class EstimatorScorer:
 
     def __init__(self, estimator: Any):
         self._method = getattr(estimator, score_method(estimator))
+        self._calls = 0
+        self._seconds = 0.0  # moving average of a small call's time
 
     def score(self, X: np.ndarray) -> np.ndarray:
-        return np.asarray(self._method(X), dtype=np.float64).reshape(-1)
+        started = time.perf_counter()
+        scores = np.asarray(self._method(X), dtype=np.float64).reshape(-1)
+        if len(X) <= SMALL_CALL_ROWS:
+            self._learn(time.perf_counter() - started)
+        return scores
+
+    def _learn(self, seconds: float) -> None:
+        # Unlocked on purpose: a lost update under a race only delays the decision by a call.
+        self._calls += 1
+        self._seconds = seconds if self._calls == 1 else 0.8 * self._seconds + 0.2 * seconds
+
+    def cheap_for(self, rows: int) -> bool:
+        """True once small calls were seen to be cheap (the batcher then scores small requests inline);
+        learnt from real calls, so a slow model (a forest in scikit-learn) stays batched."""
+        return rows <= SMALL_CALL_ROWS and self._calls >= LEARN_CALLS and self._seconds < CHEAP_CALL_S
 
 
 def build_scorer(estimator: Any, compiled: bool, check_rows: np.ndarray | None = None) -> tuple[Scorer, str]:
     """The scorer for a newly loaded model and why it was chosen (logged and reported)."""
     plain = EstimatorScorer(estimator)
-    if not compiled:
-        return plain, "compiled scorer turned off by settings (scoring.compiled=false)"
-    try:
+    if compiled:
         from . import compiled_forest
-    except ImportError:
-        return plain, "compiled scorer not installed"
-    return compiled_forest.choose(estimator, plain, check_rows)
+
+        scorer, reason = compiled_forest.choose(estimator, plain, check_rows)
+    else:
+        scorer, reason = plain, "compiled scorer turned off by settings (scoring.compiled=false)"
+    return scorer, reason

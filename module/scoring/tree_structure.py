@@ -30,6 +30,12 @@ class Malformed(ValueError):
 def check_nodes(left: np.ndarray, right: np.ndarray, feature: np.ndarray, width: int | None,
                 where: str = "a tree") -> int:
     """The tree's depth; raises Malformed naming what is wrong. Linear in the node count, never loops."""
+    return int(node_depths(left, right, feature, width, where).max())
+
+
+def node_depths(left: np.ndarray, right: np.ndarray, feature: np.ndarray, width: int | None,
+                where: str = "a tree") -> np.ndarray:
+    """Every node's depth (the root's is 0), once the node arrays passed every check of check_nodes."""
     left, right, feature = (np.asarray(a).reshape(-1) for a in (left, right, feature))
     n = len(left)
     if n == 0 or len(right) != n or len(feature) != n:
@@ -51,19 +57,21 @@ def check_nodes(left: np.ndarray, right: np.ndarray, feature: np.ndarray, width:
     parents = np.bincount(children, minlength=n)
     if parents[0] != 0 or (parents[1:] != 1).any():
         raise Malformed(f"{where}: its nodes do not form a tree (a node with several parents, or a cycle)")
-    depth = _depth(left, right, inner, n, where)
+    depths = _depths(left, right, inner, n, where)
     feat = np.asarray(feature, dtype=np.int64)[inner]
     if feat.size and (feat.min() < 0 or (width is not None and feat.max() >= width)):
         raise Malformed(f"{where}: a node tests feature {int(feat.max() if feat.min() >= 0 else feat.min())}, "
                         f"outside the {width} input columns")
-    return depth
+    return depths
 
 
-def _depth(left: np.ndarray, right: np.ndarray, inner: np.ndarray, n: int, where: str) -> int:
+def _depths(left: np.ndarray, right: np.ndarray, inner: np.ndarray, n: int, where: str) -> np.ndarray:
     """Level by level from the root; with one parent per node each node is visited once."""
+    depths = np.zeros(n, dtype=np.intp)
     seen, frontier, level = 0, np.array([0], dtype=np.intp), 0
     while True:
         seen += frontier.size
+        depths[frontier] = level
         split = frontier[inner[frontier]]
         if not split.size:
             break
@@ -73,7 +81,7 @@ def _depth(left: np.ndarray, right: np.ndarray, inner: np.ndarray, n: int, where
         frontier = np.concatenate([left[split], right[split]])
     if seen != n:
         raise Malformed(f"{where}: {n - seen} of its {n} nodes are unreachable from the root (a cycle)")
-    return level
+    return depths
 
 
 def check_values(values: Any, where: str) -> None:

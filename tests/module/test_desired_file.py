@@ -208,3 +208,21 @@ def test_a_desired_file_over_a_mebibyte_is_refused_unread(tmp_path):
     path.write_text(json.dumps({"scoring": {"threshold": 1}, "pad": "x" * (1 << 20)}))
     DesiredFile(path, rec.desired, rec.error).check()
     assert rec.docs == [] and "over 1048576" in rec.errors[0]
+
+
+def test_a_file_caught_while_being_written_is_applied_only_once_whole(tmp_path, monkeypatch):
+    """The watcher reads the file twice; when the bytes moved in between (a writer mid-way), nothing
+    is applied until a later read sees them settled."""
+    import module.desired_file as desired_file
+
+    path, rec = tmp_path / "d.yaml", Recorder()
+    path.write_text("")  # truncated by the writer, its new bytes not there yet
+    watcher = DesiredFile(path, rec.desired, rec.error)
+    real_sleep = desired_file.time.sleep
+    monkeypatch.setattr(desired_file.time, "sleep", lambda s: (path.write_text("scoring:\n  threshold: -0.4\n"),
+                                                               real_sleep(s)))
+    watcher.check()
+    assert rec.docs == []  # the empty read was not taken for a document that deletes every section
+    monkeypatch.setattr(desired_file.time, "sleep", real_sleep)
+    watcher.check()
+    assert [d["scoring"] for d in rec.docs] == [{"threshold": -0.4}]
