@@ -98,6 +98,10 @@ SGD_LOSS_GLOBALS = tuple(
                  "SquaredEpsilonInsensitive")
 )
 
+#: Python builtins estimators keep. slice(start, stop, step) only makes a slice object (no call of anything,
+#: no allocation beyond the object): ColumnTransformer keeps its output column ranges as slices.
+PYTHON_GLOBALS = ("builtins.slice",)
+
 #: Only for joblib files: the placeholder joblib writes in the pickle stream for each array it stores raw.
 JOBLIB_GLOBALS = ("joblib.numpy_pickle.NumpyArrayWrapper",)
 
@@ -112,7 +116,7 @@ ESTIMATOR_PACKAGES = ("sklearn.",)
 NEVER_IMPORTED_PARTS = frozenset({"tests", "conftest", "_testing", "_mocking", "estimator_checks", "experimental"})
 
 BUILTIN_GLOBALS = frozenset(NUMPY_GLOBALS + NUMPY_DTYPE_GLOBALS + SCIPY_GLOBALS + SKLEARN_GLOBALS
-                            + NEIGHBORS_GLOBALS + SGD_LOSS_GLOBALS)
+                            + NEIGHBORS_GLOBALS + SGD_LOSS_GLOBALS + PYTHON_GLOBALS)
 
 
 def allowed_names(extra: Iterable[str] = (), joblib: bool = False) -> frozenset[str]:

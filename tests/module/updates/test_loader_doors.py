@@ -211,3 +211,25 @@ def test_protocol_2_bytes_and_arrays_still_load():
     value = {"b": b"\x00\xffbytes", "a": np.arange(6.0).reshape(2, 3), "s": np.float64(2.5)}
     loaded = safe_load.loads_pickle(pickle.dumps(value, protocol=2))
     assert loaded["b"] == value["b"] and np.array_equal(loaded["a"], value["a"]) and loaded["s"] == 2.5
+
+
+@pytest.mark.parametrize("fmt", ["pickle-2", "pickle-5", "skops"])
+def test_a_column_transformer_pipeline_loads(fmt, tmp_path):
+    """ColumnTransformer keeps slices and one-hot categories: within every bound and the allow-list."""
+    import skops.io as sio
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import MinMaxScaler, OneHotEncoder, StandardScaler
+
+    X = nab_rows()[::10].copy()
+    X[:, -1] = np.arange(len(X)) % 3
+    columns = ColumnTransformer([("num", StandardScaler(), [0, 1]), ("range", MinMaxScaler(), slice(1, 3)),
+                                 ("cat", OneHotEncoder(), [X.shape[1] - 1])])
+    model = make_pipeline(columns, train(0, trees=20, samples=64).set_params(random_state=0)).fit(X)
+    path = tmp_path / "m"
+    if fmt == "skops":
+        sio.dump(model, path)
+    else:
+        path.write_bytes(pickle.dumps(model, protocol=int(fmt[-1])))
+    loaded = safe_load.load(path, fmt.split("-")[0])
+    assert np.array_equal(loaded.score_samples(X), model.score_samples(X))
