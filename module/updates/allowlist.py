@@ -98,9 +98,11 @@ SGD_LOSS_GLOBALS = tuple(
                  "SquaredEpsilonInsensitive")
 )
 
-#: Python builtins estimators keep. slice(start, stop, step) only makes a slice object (no call of anything,
+#: Python builtins in estimators' pickles. slice(start, stop, step) only makes a slice object (no call of anything,
 #: no allocation beyond the object): ColumnTransformer keeps its output column ranges as slices.
-PYTHON_GLOBALS = ("builtins.slice",)
+#: bytes: protocol 2 writes an empty bytes object as a call of bytes() (HistGradientBoosting models hold
+#: one); call_checks.py admits only that call, since bytes(n) would allocate n bytes.
+PYTHON_GLOBALS = ("builtins.slice", "builtins.bytes")
 
 #: Only for joblib files: the placeholder joblib writes in the pickle stream for each array it stores raw.
 JOBLIB_GLOBALS = ("joblib.numpy_pickle.NumpyArrayWrapper",)

@@ -1,8 +1,8 @@
 """The arguments an allow-listed callable may get from a pickle, for the few whose arguments matter.
 
 An allow-listed name makes a callable safe to call with data, not with any data: `_codecs.encode` looks
-its codec up by name (importing `encodings.<name>`), and `numpy.ndarray(shape)` or
-`_reconstruct(ndarray, shape, ...)` reserve shape-sized memory from a 100-byte file. Honest pickles call
+its codec up by name (importing `encodings.<name>`), and `bytes(n)`, `numpy.ndarray(shape)` or
+`_reconstruct(ndarray, shape, ...)` reserve n- or shape-sized memory from a 100-byte file. Honest pickles call
 them in one form only (what numpy's and pickle's own reducers write), so that form is the one admitted.
 """
 
@@ -32,7 +32,13 @@ def _never(args: tuple) -> bool:
     return False
 
 
+def _no_arguments(args: tuple) -> bool:
+    """Protocol 2 writes b"" as bytes(); bytes(n) would allocate n bytes from a number in the file."""
+    return args == ()
+
+
 ARGUMENT_CHECKS: dict[int, tuple[str, Callable[[tuple], bool]]] = {
+    id(bytes): ("builtins.bytes", _no_arguments),
     id(_codecs.encode): ("_codecs.encode", _latin1_only),
     id(_reconstruct): ("numpy.core.multiarray._reconstruct", _empty_reconstruct),
     id(np.ndarray): ("numpy.ndarray", _never),

@@ -102,3 +102,7 @@ def ndarray_called() -> bytes:
 
 def ndarray_newobj() -> bytes:
     return p2(glob("numpy", "ndarray") + value(((10**12,),)) + b"\x81")
+
+
+def bytes_of(size: int) -> bytes:
+    return p2(glob("__builtin__", "bytes") + value((size,)) + b"R")
