@@ -107,8 +107,13 @@ class GuardedUnpickler(pickle._Unpickler):
         pickle._Unpickler.load_newobj_ex(self)
 
     def load_obj(self):
-        self._checked_call(self.stack[0] if self.stack else None, tuple(self.stack[1:]), "OBJ")
+        self._refuse_unless_global(self.stack[0] if self.stack else None, "OBJ")
         pickle._Unpickler.load_obj(self)
+
+    def _instantiate(self, klass, args):
+        """OBJ and INST (whose class find_class just returned) both call the class here."""
+        check_call(klass, tuple(args))
+        pickle._Unpickler._instantiate(self, klass, args)
 
     dispatch[pickle.REDUCE[0]] = load_reduce
     dispatch[pickle.NEWOBJ[0]] = load_newobj

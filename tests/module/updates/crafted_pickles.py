@@ -106,3 +106,8 @@ def ndarray_newobj() -> bytes:
 
 def bytes_of(size: int) -> bytes:
     return p2(glob("__builtin__", "bytes") + value((size,)) + b"R")
+
+
+def ndarray_inst() -> bytes:
+    """INST names the class inline and calls it with the items after MARK."""
+    return p2(b"(" + value((10**12,)) + b"inumpy\nndarray\n")
