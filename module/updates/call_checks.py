@@ -45,8 +45,9 @@ ARGUMENT_CHECKS: dict[int, tuple[str, Callable[[tuple], bool]]] = {
 }
 
 
-def check_call(callee: Any, args: Any) -> None:
-    """Refuses a call of callee with args (REDUCE, NEWOBJ, OBJ) that no honest pickle makes."""
+def check_call(callee: Any, args: Any, kwargs: Any = None) -> None:
+    """Refuses a call of callee with args (REDUCE, NEWOBJ(_EX), OBJ, INST) that no honest pickle makes;
+    keyword arguments (NEWOBJ_EX) are never admitted for these callables."""
     entry = ARGUMENT_CHECKS.get(id(callee))
-    if entry is not None and not (isinstance(args, tuple) and entry[1](args)):
+    if entry is not None and (kwargs or not (isinstance(args, tuple) and entry[1](args))):
         raise Refused(f"the model file calls {entry[0]} with arguments no honest model file uses")

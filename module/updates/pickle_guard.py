@@ -90,9 +90,9 @@ class GuardedUnpickler(pickle._Unpickler):
             raise Refused(f"the model file applies {opcode} to {_describe(callee)}, which is not an "
                           "allow-listed global it named")
 
-    def _checked_call(self, callee: Any, args: Any, opcode: str) -> None:
+    def _checked_call(self, callee: Any, args: Any, opcode: str, kwargs: Any = None) -> None:
         self._refuse_unless_global(callee, opcode)
-        check_call(callee, args)
+        check_call(callee, args, kwargs)
 
     def load_reduce(self):
         self._checked_call(self.stack[-2], self.stack[-1], "REDUCE")
@@ -103,7 +103,7 @@ class GuardedUnpickler(pickle._Unpickler):
         pickle._Unpickler.load_newobj(self)
 
     def load_newobj_ex(self):
-        self._checked_call(self.stack[-3], self.stack[-2], "NEWOBJ_EX")
+        self._checked_call(self.stack[-3], self.stack[-2], "NEWOBJ_EX", self.stack[-1])
         pickle._Unpickler.load_newobj_ex(self)
 
     def load_obj(self):

@@ -111,3 +111,8 @@ def bytes_of(size: int) -> bytes:
 def ndarray_inst() -> bytes:
     """INST names the class inline and calls it with the items after MARK."""
     return p2(b"(" + value((10**12,)) + b"inumpy\nndarray\n")
+
+
+def bytes_by_keyword(size: int) -> bytes:
+    """NEWOBJ_EX: bytes.__new__(bytes, *(), **{"source": size})."""
+    return p4(glob("builtins", "bytes") + value(()) + value({"source": size}) + b"\x92")
