@@ -2,7 +2,8 @@
 
 An allow-listed name makes a callable safe to call with data, not with any data: `_codecs.encode` looks
 its codec up by name (importing `encodings.<name>`), and `bytes(n)`, `numpy.ndarray(shape)` or
-`_reconstruct(ndarray, shape, ...)` reserve n- or shape-sized memory from a 100-byte file. Honest pickles call
+`_reconstruct(ndarray, shape, ...)` reserve n- or shape-sized memory from a 100-byte file, as does
+`Tree(n_features, n_classes, n_outputs)` with n_outputs. Honest pickles call
 them in one form only (what numpy's and pickle's own reducers write), so that form is the one admitted.
 """
 
@@ -13,6 +14,7 @@ from typing import Any, Callable
 
 import numpy as np
 from numpy.core.multiarray import _reconstruct
+from sklearn.tree._tree import Tree
 
 from .refusal import Refused
 
@@ -32,6 +34,13 @@ def _never(args: tuple) -> bool:
     return False
 
 
+def _tree_shape(args: tuple) -> bool:
+    """Tree(n_features, n_classes, n_outputs) allocates n_outputs entries before it reads n_classes, whose
+    length Tree.__reduce__ writes as n_outputs: that is the form admitted."""
+    return (len(args) == 3 and isinstance(args[1], np.ndarray) and args[1].ndim == 1
+            and type(args[2]) is int and args[2] == len(args[1]))
+
+
 def _no_arguments(args: tuple) -> bool:
     """Protocol 2 writes b"" as bytes(); bytes(n) would allocate n bytes from a number in the file."""
     return args == ()
@@ -39,6 +48,7 @@ def _no_arguments(args: tuple) -> bool:
 
 ARGUMENT_CHECKS: dict[int, tuple[str, Callable[[tuple], bool]]] = {
     id(bytes): ("builtins.bytes", _no_arguments),
+    id(Tree): ("sklearn.tree._tree.Tree", _tree_shape),
     id(_codecs.encode): ("_codecs.encode", _latin1_only),
     id(_reconstruct): ("numpy.core.multiarray._reconstruct", _empty_reconstruct),
     id(np.ndarray): ("numpy.ndarray", _never),

@@ -116,3 +116,9 @@ def ndarray_inst() -> bytes:
 def bytes_by_keyword(size: int) -> bytes:
     """NEWOBJ_EX: bytes.__new__(bytes, *(), **{"source": size})."""
     return p4(glob("builtins", "bytes") + value(()) + value({"source": size}) + b"\x92")
+
+
+def tree_of_outputs(n_outputs: int) -> bytes:
+    """Tree(1, array([2]), n_outputs): Tree allocates n_outputs entries before reading n_classes."""
+    n_classes = pickle.dumps(__import__("numpy").array([2], dtype="intp"), protocol=2)[2:-1]
+    return p2(glob("sklearn.tree._tree", "Tree") + value(1) + n_classes + value(n_outputs) + b"\x87R")

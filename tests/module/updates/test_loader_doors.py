@@ -205,8 +205,9 @@ def test_estimator_classes_of_sklearns_own_test_modules_are_refused_unimported()
     (crafted.bytes_of(10**12), "builtins.bytes"),
     (crafted.ndarray_inst(), "numpy.ndarray"),
     (crafted.bytes_by_keyword(10**12), "builtins.bytes"),
+    (crafted.tree_of_outputs(10**9), "sklearn.tree._tree.Tree"),
 ], ids=["rot13 codec", "dotted codec", "_reconstruct of a terabyte", "ndarray(shape)", "ndarray.__new__",
-        "bytes(terabyte)", "INST ndarray", "bytes(source=terabyte)"])
+        "bytes(terabyte)", "INST ndarray", "bytes(source=terabyte)", "Tree of a billion outputs"])
 def test_allowed_callables_only_get_the_arguments_honest_files_give_them(data, callee):
     with pytest.raises(safe_load.Refused, match=f"calls {callee} with arguments no honest model file uses"):
         safe_load.loads_pickle(data)
