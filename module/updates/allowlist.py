@@ -114,8 +114,9 @@ ESTIMATOR_PACKAGES = ("sklearn.",)
 #: Modules under sklearn. that are never imported for a model file: scikit-learn ships its test suites,
 #: their conftest, mocks and estimator-check helpers in the wheel, and their BaseEstimator subclasses are test
 #: doubles (importing `sklearn.tests.test_base` alone imports pytest and runs the module's code).
-#: `experimental` modules patch sklearn's namespaces when imported.
-NEVER_IMPORTED_PARTS = frozenset({"tests", "conftest", "_testing", "_mocking", "estimator_checks", "experimental"})
+#: `experimental` modules patch sklearn's namespaces when imported; the build helpers import build tools.
+NEVER_IMPORTED_PARTS = frozenset({"tests", "conftest", "_testing", "_mocking", "estimator_checks", "experimental",
+                                  "_build_utils", "__check_build"})
 
 BUILTIN_GLOBALS = frozenset(NUMPY_GLOBALS + NUMPY_DTYPE_GLOBALS + SCIPY_GLOBALS + SKLEARN_GLOBALS
                             + NEIGHBORS_GLOBALS + SGD_LOSS_GLOBALS + PYTHON_GLOBALS)
