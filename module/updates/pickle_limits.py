@@ -18,6 +18,9 @@ class PickleLimits:
     max_opcodes: int = 1_000_000
     max_stack: int = 100_000  # items and marks on the stack and under every open MARK, together
     max_memo: int = 250_000
+    #: What a joblib file's own compressed stream may inflate to (pickle and skops files are capped on disk
+    #: by updates.max_model_bytes, 64 MiB by default, and skops_schema caps a zip's unpacked size the same).
+    max_unpacked_bytes: int = 256 << 20
 
 
 DEFAULT_LIMITS = PickleLimits()

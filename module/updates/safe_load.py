@@ -6,6 +6,7 @@ file names must be on the allow-list (allowlist.py).
 from __future__ import annotations
 
 import io
+import math
 import pickle
 from pathlib import Path
 from typing import Any, Iterable
@@ -14,7 +15,8 @@ from ..errors import UpdateError
 from . import skops_schema
 from .allowlist import allowed_names
 from .pickle_guard import GuardedUnpickler
-from .pickle_limits import DEFAULT_LIMITS
+from .capped_stream import CappedStream
+from .pickle_limits import DEFAULT_LIMITS, PickleLimits
 from .refusal import Refused
 
 FORMATS = ("pickle", "joblib", "skops")
@@ -29,7 +31,7 @@ def load_pickle(path: Path, extra: Iterable[str] = ()) -> Any:
         return RestrictedUnpickler(fh, allowed_names(extra)).load()
 
 
-def load_joblib(path: Path, extra: Iterable[str] = ()) -> Any:
+def load_joblib(path: Path, extra: Iterable[str] = (), limits: PickleLimits = DEFAULT_LIMITS) -> Any:
     """joblib.load itself uses plain pickle (and plain pickle.load for object arrays): never call it."""
     from joblib.numpy_pickle import NDArrayWrapper, NumpyArrayWrapper, NumpyUnpickler
     from joblib.numpy_pickle_utils import _read_fileobject
@@ -39,9 +41,9 @@ def load_joblib(path: Path, extra: Iterable[str] = ()) -> Any:
     class RestrictedJoblibUnpickler(GuardedUnpickler, NumpyUnpickler):
         dispatch = GuardedUnpickler.dispatch.copy()
 
-        def __init__(self, filename: str, fobj):
+        def __init__(self, filename: str, fobj: CappedStream):
             NumpyUnpickler.__init__(self, filename, fobj, mmap_mode=None)
-            self._names, self._limits = names, DEFAULT_LIMITS
+            self._names, self._limits = names, limits
 
         def load_build(self):
             GuardedUnpickler.load_build(self)  # the guard, then pickle's BUILD; never joblib's (plain pickle)
@@ -52,6 +54,8 @@ def load_joblib(path: Path, extra: Iterable[str] = ()) -> Any:
                 if top.dtype.hasobject:
                     # joblib would read these with plain pickle.load, outside any allow-list.
                     raise Refused("the joblib file holds an array of Python objects, which is not loaded")
+                # joblib allocates the whole array (np.empty) before reading it from the stream.
+                self.file_handle.reserve(math.prod(int(n) for n in top.shape) * top.dtype.itemsize, "array")
                 self.stack.pop()
                 self.stack.append(top.read(self))
 
@@ -61,7 +65,7 @@ def load_joblib(path: Path, extra: Iterable[str] = ()) -> Any:
         with _read_fileobject(raw, str(path), None) as fobj:
             if isinstance(fobj, str):
                 raise Refused("joblib files older than joblib 0.10 are not loaded")
-            return RestrictedJoblibUnpickler(str(path), fobj).load()
+            return RestrictedJoblibUnpickler(str(path), CappedStream(fobj, limits.max_unpacked_bytes)).load()
 
 
 def load_skops(path: Path, extra: Iterable[str] = ()) -> Any:

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from module.updates import safe_load
-from module.updates.pickle_limits import DEFAULT_LIMITS
+from module.updates.pickle_limits import DEFAULT_LIMITS, PickleLimits
 
 from . import crafted_pickles as crafted
 from .conftest import nab_rows, train
@@ -239,3 +239,32 @@ def test_a_column_transformer_pipeline_loads(fmt, tmp_path):
         path.write_bytes(pickle.dumps(model, protocol=int(fmt[-1])))
     loaded = safe_load.load(path, fmt.split("-")[0])
     assert np.array_equal(loaded.score_samples(X), model.score_samples(X))
+
+
+SMALL = PickleLimits(max_unpacked_bytes=1 << 20)
+
+
+def test_a_joblib_array_that_would_unpack_past_the_limit_is_refused_before_it_is_allocated(tmp_path):
+    path = tmp_path / "zeros.joblib"
+    joblib.dump(np.zeros(SMALL.max_unpacked_bytes // 8 + 1), path, compress=3)
+    assert path.stat().st_size < 64 << 10
+    with pytest.raises(safe_load.Refused, match="array of 1,048,584 bytes would unpack past the 1,048,576-byte"):
+        safe_load.load_joblib(path, limits=SMALL)
+
+
+def test_a_joblib_stream_that_inflates_past_the_limit_is_refused(tmp_path):
+    path = tmp_path / "bytes.joblib"
+    joblib.dump({"blob": bytes(2 * SMALL.max_unpacked_bytes)}, path, compress=3)
+    assert path.stat().st_size < 64 << 10
+    with pytest.raises(safe_load.Refused, match="unpacks to more than 1,048,576 bytes"):
+        safe_load.load_joblib(path, limits=SMALL)
+
+
+@pytest.mark.parametrize("compress", [0, 3])
+def test_the_default_joblib_limit_admits_an_honest_model(tmp_path, compress):
+    forest = train(3, trees=50, samples=256)
+    path = tmp_path / "m.joblib"
+    joblib.dump(forest, path, compress=compress)
+    X = nab_rows()[:50]
+    assert np.array_equal(safe_load.load(path, "joblib").score_samples(X), forest.score_samples(X))
+    assert DEFAULT_LIMITS.max_unpacked_bytes == 256 << 20
