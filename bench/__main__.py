@@ -23,6 +23,7 @@ SECTIONS = {
     "bytes": "bench.update_bytes",
     "memory": "bench.memory_start",
     "detectors": "bench.detectors",
+    "features": "bench.features_path",
     "arm32v7": "bench.arm32v7_path",
     "fleet": "bench.fleet_scale",
 }

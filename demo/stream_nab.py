@@ -3,8 +3,12 @@
     .venv/bin/python demo/stream_nab.py --url http://127.0.0.1:8080 --out demo-out/
 
 Each NAB reading becomes a SimulatedTemperatureSensor message (module/models/nab.py), sent in lists of
---batch to POST /score. Prints how many were scored and flagged, how many of NAB's labelled failure
-windows hold a flag and how many flags fall outside them; writes the score over time as a PNG.
+--batch to POST /score, one list after the other and each in series order, all under one X-Partition
+header: the series is one sensor, so a windowed model (demo/nab_update.py) sees one history in order.
+The partition is new on every run (`nab-<time>`, or --partition), so a second run never continues the
+first one's history. Prints how many were scored and flagged, how many of NAB's labelled failure windows
+hold a flag and how many flags fall outside them (and their share of the readings outside); writes the
+score over time as a PNG.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from __future__ import annotations
 import argparse
 import sys
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
@@ -31,9 +35,11 @@ class Run:
     scores: list[float | None]
     flags: list[bool]
     errors: int
+    cold: int
     threshold: float | None
     model_version: str | None
     windows: list[tuple[datetime, datetime]]
+    partition: str
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -42,18 +48,25 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=Path("demo-out"), help="directory for the PNG and scores.csv")
     p.add_argument("--batch", type=int, default=1000, help="messages per POST /score (a JSON list)")
     p.add_argument("--limit", type=int, help="stream only the first N readings")
+    p.add_argument("--partition", help="the X-Partition header (whose history the readings join); "
+                                       "default: nab-<UTC time>, a fresh history per run")
     return p.parse_args(argv)
 
 
-def stream(url: str, batch: int, limit: int | None) -> Run:
+def fresh_partition() -> str:
+    return "nab-" + datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S.%f")
+
+
+def stream(url: str, batch: int, limit: int | None, partition: str) -> Run:
     stamps, values = nab.load_series()
     rows = nab.to_features(values)[:limit]  # mapped over the whole series: its seeded columns stay the same
     stamps, values = stamps[:limit], values[:limit]
     times = [datetime.strptime(s, "%Y-%m-%d %H:%M:%S") for s in stamps]
     scores: list[float | None] = []
     flags: list[bool] = []
-    errors, threshold, version = 0, None, None
+    errors, cold, threshold, version = 0, 0, None, None
     with requests.Session() as http:
+        http.headers["X-Partition"] = partition
         for start in range(0, len(rows), batch):
             body = [
                 {**nab.to_message(row, times[start + i].strftime("%Y-%m-%dT%H:%M:%S.0000000Z")), "id": start + i}
@@ -65,12 +78,13 @@ def stream(url: str, batch: int, limit: int | None) -> Run:
             for sent, result in zip(body, response.json()):
                 assert result.get("id") == sent["id"], "results come back in the order sent"
                 errors += "error" in result
+                cold += result.get("warm") is False
                 scores.append(result.get("score"))
                 flags.append(bool(result.get("anomaly")))
                 threshold = result.get("threshold", threshold)
                 version = result.get("model_version", version)
     windows = [w for w in nab.load_windows() if times and w[0] <= times[-1]]
-    return Run(times, list(values), scores, flags, errors, threshold, version, windows)
+    return Run(times, list(values), scores, flags, errors, cold, threshold, version, windows, partition)
 
 
 def summarise(run: Run, url: str, batch: int) -> list[str]:
@@ -78,9 +92,9 @@ def summarise(run: Run, url: str, batch: int) -> list[str]:
     inside = [any(a <= t <= b for a, b in run.windows) for t in flagged]
     lines = [
         f"streamed {len(run.times):,} NAB readings ({run.times[0]:%Y-%m-%d %H:%M} .. {run.times[-1]:%Y-%m-%d %H:%M}) "
-        f"to {url} in lists of up to {batch:,}",
+        f"to {url} in lists of up to {batch:,}, partition {run.partition}",
         f"model {run.model_version}, threshold {run.threshold:.4f} (anomaly when score < threshold; lower = more anomalous)",
-        f"messages scored:              {len(run.times) - run.errors:,} (errors: {run.errors})",
+        f"messages scored:              {len(run.times) - run.errors:,} (errors: {run.errors}, not warm: {run.cold})",
         f"anomalies flagged:            {len(flagged):,}",
         f"labelled windows with a flag: {sum(_window_flags(run, w) > 0 for w in run.windows)} of {len(run.windows)}",
     ]
@@ -88,7 +102,9 @@ def summarise(run: Run, url: str, batch: int) -> list[str]:
         hits = [t for t in flagged if window[0] <= t <= window[1]]
         first = f", first {hits[0]:%Y-%m-%d %H:%M}" if hits else ""
         lines.append(f"  window {i}: {window[0]:%Y-%m-%d %H:%M} .. {window[1]:%Y-%m-%d %H:%M}  {len(hits):4d} flags{first}")
-    lines.append(f"flags outside the windows:    {inside.count(False):,}")
+    outside = sum(not any(a <= t <= b for a, b in run.windows) for t in run.times)
+    lines.append(f"flags outside the windows:    {inside.count(False):,} of {outside:,} readings "
+                 f"({inside.count(False) / max(outside, 1):.2%})")
     return lines
 
 
@@ -138,7 +154,7 @@ def write_csv(run: Run, path: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        run = stream(args.url, args.batch, args.limit)
+        run = stream(args.url, args.batch, args.limit, args.partition or fresh_partition())
     except requests.ConnectionError:
         print(f"error: no agent answers at {args.url}; start one with: .venv/bin/python -m module --local",
               file=sys.stderr)

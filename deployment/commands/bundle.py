@@ -52,8 +52,7 @@ def run(args: argparse.Namespace) -> int:
     how = "inline in the twin" if bundle.inline else (
         f"by URL {bundle.section['url']}" if args.url else "by URL, once payload.zst is hosted (publish --upload)")
     print(f"bundle {m['version']} ({m['format']}, {m['size']} bytes, sha256 {m['sha256'][:12]}...) in {bundle.directory}")
-    print(f"delivery: {how}; signed: {'yes' if 'signature' in m else 'no'}; canary rows: "
-          f"{len(m.get('canary', {}).get('inputs', {}))}")
+    print(f"delivery: {how}; signed: {'yes' if 'signature' in m else 'no'}; canary: {_canary_text(m)}")
     print(f"desired state: {bundle.directory / 'desired.json'}")
     for warning in bundle.warnings:
         print(f"warning: {warning}", file=sys.stderr)
@@ -75,5 +74,14 @@ def result(bundle, url_given: bool) -> dict:
             "payload_sha256": hashlib.sha256(payload.read_bytes()).hexdigest(),
             "delivery": "inline" if bundle.inline else "url", "url": None if needs_host else bundle.section.get("url"),
             "needs_upload": needs_host, "signed": "signature" in m,
-            "canary_rows": len(m.get("canary", {}).get("inputs", {})),
+            "canary_rows": len((m.get("canary") or {}).get("inputs") or {}),
+            "canary_sequences": len((m.get("canary") or {}).get("sequences") or {}),
             "desired": str(bundle.directory / "desired.json"), "warnings": list(bundle.warnings)}
+
+
+def _canary_text(manifest: dict) -> str:
+    """A point-wise canary holds rows; a windowed model's holds short sequences of messages."""
+    canary = manifest.get("canary") or {}
+    if canary.get("sequences"):
+        return f"{len(canary['sequences'])} sequences"
+    return f"{len(canary.get('inputs') or {})} rows"

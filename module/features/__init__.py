@@ -11,7 +11,7 @@ The API (stable; other branches build on it):
   training_matrix(spec, source, partition="offline", times=None) -> TrainingMatrix(X, warm, partitions)
       source: CSV path, numpy array (one column per spec.paths), or a list of messages. Streams the
       messages through a fresh FeatureState: X rows are bit for bit what serving computes.
-  FeatureState(max_partitions=10_000, idle_ttl_s=86_400)
+  FeatureState(max_partitions=1_000, idle_ttl_s=86_400)
       .require(spec) / .release(spec)     keep history for a spec (active or incoming)
       .update(spec, key, message, arrival=None) -> Row(values, warm)   one call per message
       .partitions, .dropped, .out_of_order, .describe()

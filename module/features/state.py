@@ -14,7 +14,7 @@ from .history import FieldHistory, PartitionHistory
 from .messages import message_time, number_at
 from .spec import FeatureSpec, TimeSource
 
-DEFAULT_MAX_PARTITIONS = 10_000
+DEFAULT_MAX_PARTITIONS = 1_000
 DEFAULT_IDLE_TTL_S = 86_400.0
 
 

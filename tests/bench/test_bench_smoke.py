@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-SECTIONS = ("edgehub", "http", "compiled", "swap", "bytes", "memory", "detectors")
+SECTIONS = ("edgehub", "http", "compiled", "swap", "bytes", "memory", "detectors", "features")
 
 
 def numbers(metric) -> list[float]:

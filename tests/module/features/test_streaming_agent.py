@@ -109,3 +109,19 @@ def test_history_survives_a_restart_through_the_snapshot(tmp_path, bundle):
                    for m in messages[30:]]
     assert [r["score"] for r in results] == model.score_samples(matrix.X[30:40]).tolist()
     assert all(r["warm"] for r in results)
+
+
+def test_a_list_without_the_partition_header_is_refused_message_by_message(tmp_path, bundle):
+    """The header is looked up once per request; each message still gets its own error, none enters a window."""
+    _, _, _, built = bundle
+    messages = read_csv(NAB)[:3]
+    with in_process(tmp_path) as agent:
+        agent.handle_desired({"model": built.section, "$version": 2})
+        wait_for(lambda: agent.slot.current.version == "w1", timeout=30)
+        r = requests.post(agent.url + "/score", data=json.dumps(messages))
+        ok = requests.post(agent.url + "/score", data=json.dumps(messages), headers={"X-Sensor": "nab-1"})
+        held = set(agent.service.history.partitions)
+    assert r.status_code == 200, r.text  # a list: one result per message, each its own error
+    assert [("X-Sensor" in x["error"], "score" in x) for x in r.json()] == [(True, False)] * 3
+    assert ok.status_code == 200 and [x["warm"] for x in ok.json()] == [False] * 3
+    assert held == {"nab-1"}
