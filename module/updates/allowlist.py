@@ -39,10 +39,15 @@ NUMPY_DTYPE_GLOBALS = tuple(
     )
 )
 
-#: scipy sparse matrices (fitted text and one-hot pipelines hold them).
+#: scipy sparse matrices (fitted text and one-hot pipelines hold them). scipy >= 1.8 pickles them as
+#: scipy.sparse._csr.csr_matrix (the pinned scipy 1.10 does), older releases as scipy.sparse.csr.csr_matrix,
+#: scipy >= 1.11 adds the _csr_matrix base: the same classes under three paths. They load as NEWOBJ plus a
+#: BUILD of a dict of arrays and a shape (no __setstate__, no code), and the guard refuses BUILD on the class.
 SCIPY_GLOBALS = tuple(
-    f"scipy.sparse.{kind}.{kind}_matrix" for kind in ("_csr", "_csc", "_coo")
-) + tuple(f"scipy.sparse.{kind}.{kind}_matrix" for kind in ("csr", "csc", "coo"))
+    f"scipy.sparse.{module}.{prefix}{kind}_matrix"
+    for kind in ("csr", "csc", "coo")
+    for module, prefix in ((f"_{kind}", ""), (f"_{kind}", "_"), (kind, ""))
+)
 
 #: scikit-learn's non-estimator building blocks: the tree structures and the loss objects of boosting.
 SKLEARN_GLOBALS = (
@@ -55,6 +60,14 @@ SKLEARN_GLOBALS = (
     "sklearn._loss.link.IdentityLink",
     "sklearn._loss.link.LogitLink",
     "sklearn._loss.link.Interval",
+    # Cython's generated unpicklers of the two Cy losses above (HistGradientBoosting models name them): each
+    # checks a layout checksum, makes an empty instance of its own class (or of a subclass passed as the
+    # first argument, which is itself a global the allow-list admitted) and copies a state tuple into it.
+    "sklearn._loss._loss.__pyx_unpickle_CyHalfSquaredError",
+    "sklearn._loss._loss.__pyx_unpickle_CyHalfBinomialLoss",
+    # HistGradientBoosting's feature binner: a BaseEstimator like the estimators admitted by package, left
+    # out of that rule only by its private name; it loads the same way (BaseEstimator.__setstate__).
+    "sklearn.ensemble._hist_gradient_boosting.binning._BinMapper",
 )
 
 #: The neighbour trees of LocalOutlierFactor(novelty=True) with algorithm kd_tree / ball_tree, and their
@@ -85,6 +98,12 @@ SGD_LOSS_GLOBALS = tuple(
                  "SquaredEpsilonInsensitive")
 )
 
+#: Python builtins in estimators' pickles. slice(start, stop, step) only makes a slice object (no call of anything,
+#: no allocation beyond the object): ColumnTransformer keeps its output column ranges as slices.
+#: bytes: protocol 2 writes an empty bytes object as a call of bytes() (HistGradientBoosting models hold
+#: one); call_checks.py admits only that call, since bytes(n) would allocate n bytes.
+PYTHON_GLOBALS = ("builtins.slice", "builtins.bytes")
+
 #: Only for joblib files: the placeholder joblib writes in the pickle stream for each array it stores raw.
 JOBLIB_GLOBALS = ("joblib.numpy_pickle.NumpyArrayWrapper",)
 
@@ -92,8 +111,15 @@ JOBLIB_GLOBALS = ("joblib.numpy_pickle.NumpyArrayWrapper",)
 #: pipelines, column transformers, scalers, encoders. Estimators take data only in __init__ and __setstate__.
 ESTIMATOR_PACKAGES = ("sklearn.",)
 
+#: Modules under sklearn. that are never imported for a model file: scikit-learn ships its test suites,
+#: their conftest, mocks and estimator-check helpers in the wheel, and their BaseEstimator subclasses are test
+#: doubles (importing `sklearn.tests.test_base` alone imports pytest and runs the module's code).
+#: `experimental` modules patch sklearn's namespaces when imported; the build helpers import build tools.
+NEVER_IMPORTED_PARTS = frozenset({"tests", "conftest", "_testing", "_mocking", "estimator_checks", "experimental",
+                                  "_build_utils", "__check_build"})
+
 BUILTIN_GLOBALS = frozenset(NUMPY_GLOBALS + NUMPY_DTYPE_GLOBALS + SCIPY_GLOBALS + SKLEARN_GLOBALS
-                            + NEIGHBORS_GLOBALS + SGD_LOSS_GLOBALS)
+                            + NEIGHBORS_GLOBALS + SGD_LOSS_GLOBALS + PYTHON_GLOBALS)
 
 
 def allowed_names(extra: Iterable[str] = (), joblib: bool = False) -> frozenset[str]:
@@ -107,6 +133,8 @@ def allowed_names(extra: Iterable[str] = (), joblib: bool = False) -> frozenset[
 def is_estimator_class(module: str, name: str) -> bool:
     """True for a scikit-learn estimator class (resolved without touching anything outside sklearn)."""
     if not module.startswith(ESTIMATOR_PACKAGES) or name.startswith("_") or "." in name:
+        return False
+    if NEVER_IMPORTED_PARTS.intersection(module.split(".")):
         return False
     try:
         obj = getattr(importlib.import_module(module), name)

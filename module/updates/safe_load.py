@@ -1,44 +1,29 @@
-"""Load a model file without running its code: pickle and joblib through a restricted unpickler, skops
-through skops' own trusted-types check. Every global a file names must be on the allow-list (allowlist.py).
+"""Load a model file without running its code: pickle and joblib through the guarded unpickler
+(pickle_guard.py), skops after its schema was checked node by node (skops_schema.py). Every global or type a
+file names must be on the allow-list (allowlist.py).
 """
 
 from __future__ import annotations
 
 import io
+import math
 import pickle
 from pathlib import Path
 from typing import Any, Iterable
 
 from ..errors import UpdateError
-from .allowlist import allowed_names, is_allowed
+from . import skops_schema
+from .allowlist import allowed_names
+from .pickle_guard import GuardedUnpickler
+from .capped_stream import CappedStream
+from .pickle_limits import DEFAULT_LIMITS, PickleLimits
+from .refusal import Refused
 
 FORMATS = ("pickle", "joblib", "skops")
 
 
-class Refused(UpdateError):
-    """The file names a global outside the allow-list, or holds what the loader will not read."""
-
-    stage = "load"
-
-
-class RestrictedUnpickler(pickle.Unpickler):
-    """pickle.Unpickler whose find_class admits only allow-listed globals (the C implementation, fast)."""
-
-    def __init__(self, file, names: frozenset[str]):
-        super().__init__(file)
-        self._names = names
-
-    def find_class(self, module: str, name: str) -> Any:
-        return _checked(module, name, self._names, super().find_class)
-
-
-def _checked(module: str, name: str, names: frozenset[str], find) -> Any:
-    if not is_allowed(module, name, names):
-        raise Refused(
-            f"the model file names {module}.{name}, which is not on the allow-list "
-            "(add it to updates.allowed_globals only if you trust what it does)"
-        )
-    return find(module, name)
+class RestrictedUnpickler(GuardedUnpickler):
+    """The guarded Python unpickler over allow-listed globals (pickle_guard.py says why not the C one)."""
 
 
 def load_pickle(path: Path, extra: Iterable[str] = ()) -> Any:
@@ -46,21 +31,22 @@ def load_pickle(path: Path, extra: Iterable[str] = ()) -> Any:
         return RestrictedUnpickler(fh, allowed_names(extra)).load()
 
 
-def load_joblib(path: Path, extra: Iterable[str] = ()) -> Any:
+def load_joblib(path: Path, extra: Iterable[str] = (), limits: PickleLimits = DEFAULT_LIMITS) -> Any:
     """joblib.load itself uses plain pickle (and plain pickle.load for object arrays): never call it."""
     from joblib.numpy_pickle import NDArrayWrapper, NumpyArrayWrapper, NumpyUnpickler
     from joblib.numpy_pickle_utils import _read_fileobject
 
     names = allowed_names(extra, joblib=True)
 
-    class RestrictedJoblibUnpickler(NumpyUnpickler):
-        dispatch = NumpyUnpickler.dispatch.copy()
+    class RestrictedJoblibUnpickler(GuardedUnpickler, NumpyUnpickler):
+        dispatch = GuardedUnpickler.dispatch.copy()
 
-        def find_class(self, module: str, name: str) -> Any:
-            return _checked(module, name, names, super().find_class)
+        def __init__(self, filename: str, fobj: CappedStream):
+            NumpyUnpickler.__init__(self, filename, fobj, mmap_mode=None)
+            self._names, self._limits = names, limits
 
         def load_build(self):
-            pickle._Unpickler.load_build(self)
+            GuardedUnpickler.load_build(self)  # the guard, then pickle's BUILD; never joblib's (plain pickle)
             top = self.stack[-1]
             if isinstance(top, NDArrayWrapper):
                 raise Refused("joblib files older than joblib 0.10 (companion .npy files) are not loaded")
@@ -68,6 +54,8 @@ def load_joblib(path: Path, extra: Iterable[str] = ()) -> Any:
                 if top.dtype.hasobject:
                     # joblib would read these with plain pickle.load, outside any allow-list.
                     raise Refused("the joblib file holds an array of Python objects, which is not loaded")
+                # joblib allocates the whole array (np.empty) before reading it from the stream.
+                self.file_handle.reserve(math.prod(int(n) for n in top.shape) * top.dtype.itemsize, "array")
                 self.stack.pop()
                 self.stack.append(top.read(self))
 
@@ -77,23 +65,15 @@ def load_joblib(path: Path, extra: Iterable[str] = ()) -> Any:
         with _read_fileobject(raw, str(path), None) as fobj:
             if isinstance(fobj, str):
                 raise Refused("joblib files older than joblib 0.10 are not loaded")
-            return RestrictedJoblibUnpickler(str(path), fobj, mmap_mode=None).load()
+            return RestrictedJoblibUnpickler(str(path), CappedStream(fobj, limits.max_unpacked_bytes)).load()
 
 
 def load_skops(path: Path, extra: Iterable[str] = ()) -> Any:
+    """skops builds only what skops_schema approved: the walk's types are the whole trusted list."""
     import skops.io as sio
 
-    names = allowed_names(extra)
-    untrusted = sio.get_untrusted_types(file=path)
-    refused = [t for t in untrusted if not is_allowed(*_split(t), names)]
-    if refused:
-        raise Refused(f"the skops file holds types that are not trusted: {', '.join(sorted(refused)[:10])}")
-    return sio.load(path, trusted=untrusted)
-
-
-def _split(dotted: str) -> tuple[str, str]:
-    module, _, name = dotted.rpartition(".")
-    return module, name
+    trusted = skops_schema.trusted_types(skops_schema.read_schema(path), allowed_names(extra))
+    return sio.load(path, trusted=trusted)
 
 
 LOADERS = {"pickle": load_pickle, "joblib": load_joblib, "skops": load_skops}
