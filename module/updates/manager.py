@@ -298,7 +298,7 @@ class UpdateManager:
         if record.get("version") != section.version:
             self._lift_quarantine(f"new desired version {section.version}")
             return
-        raise UpdateError(f"version {section.version} is quarantined: {record.get('reason')}; publish a new "
+        raise UpdateError(f"version {section.version}: {record.get('reason')}; publish a new "
                           "version, or POST /admin/reload (or the reload direct method) to try it again",
                           stage="quarantined")
 

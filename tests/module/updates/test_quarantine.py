@@ -61,7 +61,7 @@ def test_one_crash_then_the_old_model_serves_and_the_quarantine_is_reported(cras
     assert body["version"] == "1" and body["source"] == "store"
     update = body["update"]
     assert update["desired_version"] == "2"
-    assert update["error"].startswith("quarantined: version 2 is quarantined: the agent stopped while activating")
+    assert update["error"].startswith("quarantined: version 2: the agent stopped while activating")
     quarantined = update["quarantined"]
     assert quarantined["version"] == "2" and len(quarantined["sha256"]) == 64
     # The twin takes no arrays: the reported value is an object of scalars.
