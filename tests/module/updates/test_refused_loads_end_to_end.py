@@ -38,6 +38,7 @@ def test_a_skops_method_node_is_refused_by_the_running_agent_process(tmp_path, l
         assert body["update"]["error"].startswith("load: the skops file holds a MethodNode")
         assert body["version"] == served and proc.proc.poll() is None
         desired.write_text(json.dumps({"model": bundle("9", seed=9).section}))
-        assert proc.wait_version("9")["update"]["status"] == "active"
+        proc.wait_version("9")  # served first; the update state says active once the store's pointers moved
+        wait_for(lambda: proc.model()["update"]["status"] == "active", timeout=30, what="update 9 active")
     finally:
         proc.stop()
