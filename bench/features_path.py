@@ -29,6 +29,7 @@ from module.settings import ScoringSection
 
 from . import procs, workload
 from .context import Context, row, target
+from .http_path import model_field
 from .httpclient import Connection, post_request, scored
 from .loadgen import closed_loop
 from .net import free_port, loopback_address
@@ -210,14 +211,7 @@ def _agents(ctx: Context, baked: dict) -> dict:
 
 
 def _served_version(server: procs.Server) -> str:
-    from .httpclient import get_request
-
-    conn = Connection(server.host, server.port)
-    try:
-        status, body = conn.send(get_request(server.host, server.port, "/model"))
-    finally:
-        conn.close()
-    return json.loads(body).get("version", "?") if status == 200 else f"HTTP {status}"
+    return model_field(server, "version", unanswered="no 200 answer to GET /model")
 
 
 def _batch_msgs_per_s(server: procs.Server, body: bytes, repeats: int) -> float:

@@ -43,13 +43,18 @@ def _subjects(ctx: Context) -> dict:
     return servers
 
 
-def scorer_name(server: procs.Server) -> str:
+def model_field(server: procs.Server, key: str, unanswered: str = "?") -> str:
+    """One field of the server's GET /model answer (`unanswered` when it does not answer 200)."""
     conn = Connection(server.host, server.port)
     try:
         status, body = conn.send(get_request(server.host, server.port, "/model"))
     finally:
         conn.close()
-    return json.loads(body).get("scorer", "?") if status == 200 else "?"
+    return json.loads(body).get(key, "?") if status == 200 else unanswered
+
+
+def scorer_name(server: procs.Server) -> str:
+    return model_field(server, "scorer")
 
 
 def _batch_trial(server: procs.Server, body: bytes, repeats: int) -> float:

@@ -124,10 +124,12 @@ class ScoringService:
         out = []
         # A sender or header partition is the same for every message of the request: look it up once
         # (a header lookup in werkzeug's headers costs more than a message's window update).
-        shared = None if spec.partition.kind == "field" else _shared_key(spec, sender, headers)
+        shared, refused = (None, None) if spec.partition.kind == "field" else _request_key(spec, sender, headers)
         for message in messages:
             try:
-                key = partition_key(spec, message, sender, headers) if shared is None else shared.key()
+                if refused is not None:
+                    raise refused
+                key = shared if shared is not None else partition_key(spec, message, sender, headers)
                 row = self.history.update(spec, key, message, arrival)
             except BadInput as exc:
                 out.append(Parsed(message, None, exc))
@@ -161,20 +163,9 @@ class ScoringService:
         self.batcher.stop()
 
 
-class _SharedKey:
-    """The partition key of a whole request, or the error looking it up raised, for each message."""
-
-    def __init__(self, key: str | None, error: BadInput | None):
-        self._key, self._error = key, error
-
-    def key(self) -> str:
-        if self._error is not None:
-            raise self._error
-        return self._key
-
-
-def _shared_key(spec, sender, headers) -> _SharedKey:
+def _request_key(spec, sender, headers) -> tuple[str | None, BadInput | None]:
+    """(the key every message of the request joins, or the error looking it up gave)."""
     try:
-        return _SharedKey(partition_key(spec, {}, sender, headers), None)
+        return partition_key(spec, {}, sender, headers), None
     except BadInput as exc:
-        return _SharedKey(None, exc)
+        return None, exc
