@@ -24,6 +24,11 @@ class NoModel(AgentError, RuntimeError):
 class ScoringFailed(AgentError, RuntimeError):
     """The model raised while scoring a batch; the batch's requests fail, the process stays up."""
 
+    def __init__(self, message: str, by_model: bool = False):
+        super().__init__(message)
+        self.by_model = by_model
+        """The model raised on these rows (fewer of them may score), rather than time running out."""
+
 
 class ShuttingDown(AgentError, RuntimeError):
     """The agent is stopping and takes no new work."""

@@ -97,13 +97,13 @@ class MicroBatcher:
     def _score_inline(self, model: LoadedModel, rows: np.ndarray) -> Scored:
         """The caller's thread scores with the model it read: a swap meanwhile does not touch it."""
         started = time.perf_counter()
-        scores = self._call_model(model, rows)
+        scores = self.call_model(model, rows)
         if self._observer:
             self._observer(1, len(rows), time.perf_counter() - started)
         return Scored(scores, model)
 
     @staticmethod
-    def _call_model(model: LoadedModel, X: np.ndarray) -> np.ndarray:
+    def call_model(model: LoadedModel, X: np.ndarray) -> np.ndarray:
         """The model's failure fails this request or batch (ScoringFailed), never the process."""
         try:
             scores = model.scorer.score(X)
@@ -111,7 +111,7 @@ class MicroBatcher:
                 raise ValueError(f"scorer returned shape {scores.shape} for {len(X)} rows")
         except Exception as exc:
             log.warning("model raised while scoring", extra={"model_version": model.version, "error": repr(exc)})
-            raise ScoringFailed(f"model {model.version} failed to score: {exc!r}") from None
+            raise ScoringFailed(f"model {model.version} failed to score: {exc!r}", by_model=True) from None
         return scores
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -179,9 +179,13 @@ class MicroBatcher:
         started = time.perf_counter()
         X = batch[0].rows if len(batch) == 1 else np.concatenate([r.rows for r in batch])
         try:
-            scores = self._call_model(model, X)
+            scores = self.call_model(model, X)
         except ScoringFailed as exc:
-            self._fail(batch, exc)
+            if len(batch) == 1:
+                self._fail(batch, exc)
+            else:  # one request's rows must not fail its neighbours: each again, alone
+                for request in batch:
+                    self._score([request])
             return
         elapsed = time.perf_counter() - started
         offset = 0

@@ -85,24 +85,34 @@ class ScoringService:
         good = [p for p in parsed if p.error is None]
         out: dict[int, dict] = {}
         if good:
-            try:
-                X = to_matrix([p.row for p in good], width)
-                scored = self.batcher.score(X)
-                if model is not None and model.features is not None and scored.model is not model:
-                    # Swapped meanwhile: these rows follow this model's spec, so this model scores them.
-                    scored = Scored(model.scorer.score(X), model)
-            except AgentError as exc:
-                for p in good:
-                    out[id(p)] = results.failed(exc, p.message_id)
-                self.metrics.errors.labels(type(exc).__name__).inc(len(good))
-            else:
-                self._fill(out, good, scored, settings)
+            self._score_rows(out, good, model, width, settings)
         for p in parsed:
             if p.error is not None:
                 out[id(p)] = results.failed(p.error, p.message_id)
                 self.metrics.errors.labels(type(p.error).__name__).inc()
         self.metrics.latency.labels(transport).observe(time.perf_counter() - started)
         return [out[id(p)] for p in parsed]
+
+    def _score_rows(self, out: dict, good: list[Parsed], model, width: int, settings: ScoringSection) -> None:
+        try:
+            X = to_matrix([p.row for p in good], width)
+            scored = self.batcher.score(X)
+            if model is not None and model.features is not None and scored.model is not model:
+                # Swapped meanwhile: these rows follow this model's spec, so this model scores them.
+                scored = Scored(self.batcher.call_model(model, X), model)
+        except AgentError as exc:
+            if len(good) > 1 and getattr(exc, "by_model", False):
+                # The model refused some row (a value past float32's range, for a tree): halve the
+                # list until the refused rows stand alone, so the rest of it is still scored.
+                half = len(good) // 2
+                self._score_rows(out, good[:half], model, width, settings)
+                self._score_rows(out, good[half:], model, width, settings)
+                return
+            for p in good:
+                out[id(p)] = results.failed(exc, p.message_id)
+            self.metrics.errors.labels(type(exc).__name__).inc(len(good))
+        else:
+            self._fill(out, good, scored, settings)
 
     def _fill(self, out: dict, good: list[Parsed], scored: Scored, settings: ScoringSection) -> None:
         model = scored.model
@@ -121,7 +131,7 @@ class ScoringService:
     def _windowed(self, spec, messages: list[Any], sender, headers) -> list[Parsed]:
         """The history updated by each message, in arrival order, on the caller's thread: row + warm."""
         arrival = time.time()
-        if spec.partition.kind == "field":
+        if spec.partition.kind == "field" or len(messages) == 1:
             return [self._windowed_one(spec, m, sender, headers, arrival) for m in messages]
         # A sender or header partition is the same for every message of the request: look it up once
         # (a header lookup in werkzeug's headers costs more than a message's window update), and update

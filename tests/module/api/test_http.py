@@ -307,3 +307,38 @@ def test_stop_answers_the_request_in_flight_and_refuses_new_connections(forest):
         stopper.join(30)
         assert refused and not stopper.is_alive()
         assert answer["r"].status_code == 200 and answer["r"].json()["model_version"] == "7"
+
+
+def test_a_row_the_model_refuses_fails_alone_in_its_list(agent, forest):
+    """1e39 is a finite JSON number but past float32's range, where the trees compare: scikit-learn
+    refuses it. Its neighbours in the list are still scored, each as it would be alone."""
+    huge = json.loads(json.dumps(MSG))
+    huge["machine"]["pressure"] = 1e39
+    body = [{**MSG, "id": i} for i in range(5)]
+    body[3] = {**huge, "id": 3}
+    out = post(agent, body).json()
+    assert [r["id"] for r in out] == [0, 1, 2, 3, 4]
+    assert out[3]["error_type"] == "ScoringFailed" and "float32" in out[3]["error"]
+    alone = post(agent, MSG).json()["score"]
+    assert [r["score"] for i, r in enumerate(out) if i != 3] == [alone] * 4
+
+
+def test_a_neighbours_refused_row_does_not_fail_a_request_batched_with_it(forest):
+    """Concurrent requests share a micro-batch: the one the model refuses fails, the others are scored."""
+    huge = json.loads(json.dumps(MSG))
+    huge["machine"]["pressure"] = 1e39
+    with running(forest) as agent:
+        agent.service.batcher.inline_max_rows = 0  # every request through the batcher's thread
+        agent.service.batcher.max_wait_s = 0.2  # long enough for the requests to meet in one batch
+        answers = {}
+
+        def send(name, body):
+            answers[name] = post(agent, body)
+
+        threads = [threading.Thread(target=send, args=(i, huge if i == 2 else MSG)) for i in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert answers[2].status_code == 500 and "float32" in answers[2].text
+        assert [answers[i].status_code for i in (0, 1, 3)] == [200, 200, 200]

@@ -118,7 +118,7 @@ def test_many_threads_each_get_their_own_rows_bit_for_bit(forest, rows, batches)
     assert len(scorer.calls) < n_threads
 
 
-def test_a_model_that_raises_fails_only_its_batch(forest, rows, batches):
+def test_a_model_that_raises_fails_only_the_request_it_refused(forest, rows, batches):
     scorer = GatedScorer(forest, poison=-1234.5)
     batcher, _, _ = make(forest, batches, scorer=scorer)
     bad = rows[:3].copy()
@@ -128,7 +128,7 @@ def test_a_model_that_raises_fails_only_its_batch(forest, rows, batches):
     after = batcher.score(rows[10:15])  # the next batch is fine, the worker is alive
     assert np.array_equal(bits(after.scores), bits(forest.score_samples(rows[10:15])))
 
-    # Two callers in the one failing batch: both get the error, a third one afterwards is scored.
+    # Two callers in the one failing batch: each is scored again alone, so only the poisoned one fails.
     scorer.entered.clear()
     scorer.gate.clear()
     first = batcher.submit(rows[20:21])
@@ -137,9 +137,9 @@ def test_a_model_that_raises_fails_only_its_batch(forest, rows, batches):
     wait_until(lambda: batcher._queue.qsize() == 2, "both to queue")
     scorer.gate.set()
     assert first.result(WAIT_S).scores.shape == (1,)
-    for future in (poisoned, innocent):
-        with pytest.raises(ScoringFailed):
-            future.result(WAIT_S)
+    with pytest.raises(ScoringFailed, match="blew up"):
+        poisoned.result(WAIT_S)
+    assert np.array_equal(bits(innocent.result(WAIT_S).scores), bits(forest.score_samples(rows[30:32])))
     assert batcher.score(rows[40:41]).scores.shape == (1,)
     assert batcher._worker.is_alive()
     batcher.stop()
@@ -232,11 +232,13 @@ def test_through_the_service_a_raising_model_gives_error_results(forest, rows):
     bad_row[0] = 666.0
     messages = [{**to_message(bad_row, "t"), "id": "x"}, {**to_message(rows[1], "t"), "id": "y"}, {"id": "z"}]
     failed = service.score_messages(messages, "test")
-    assert [r.get("error_type") for r in failed] == ["ScoringFailed", "ScoringFailed", "FieldError"]
+    # The refused row fails alone: its neighbour is scored as it would be on its own.
+    assert [r.get("error_type") for r in failed] == ["ScoringFailed", None, "FieldError"]
     assert [r["id"] for r in failed] == ["x", "y", "z"] and "blew up" in failed[0]["error"]
     fine = service.score_messages(messages[1:2], "test")
     assert fine[0]["score"] == float(forest.score_samples(rows[1:2])[0]) and fine[0]["id"] == "y"
-    assert metrics.registry.get_sample_value("agent_errors_total", {"kind": "ScoringFailed"}) == 2
+    assert failed[1] == fine[0]
+    assert metrics.registry.get_sample_value("agent_errors_total", {"kind": "ScoringFailed"}) == 1
     service.stop()
 
 
