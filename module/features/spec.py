@@ -41,7 +41,7 @@ class Column:
     seconds: float | None = None
     alpha: float | None = None
 
-    @property
+    @cached_property
     def needs_values(self) -> int:
         """Values of the field a partition must hold before this column is warm."""
         if self.function == "lag":
@@ -52,7 +52,7 @@ class Column:
             return ewma_warm_count(self.alpha)
         return self.count or 1
 
-    @property
+    @cached_property
     def window(self) -> tuple | None:
         """The key of the running window this column reads (mean and std share one)."""
         if self.function in ("mean", "std"):

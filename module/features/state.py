@@ -205,12 +205,7 @@ class FeatureState:
 
 
 def _values(message: Any, spec: FeatureSpec, plan: _Plan) -> dict[str, float]:
-    values = {}
-    for path in spec.paths:
-        x = number_at(message, path)
-        if x is None:
-            raise FieldError(path, "is missing")
-        values[path] = x
+    values = dict(zip(spec.paths, _numbers(message, spec.paths, spec.path_parts)))
     for path in plan.windows:
         if path not in values:
             try:
