@@ -47,6 +47,8 @@ def test_variables_of_other_tools_are_ignored_not_fatal(caplog):
     s = load(environ={"AGENT_NAME": "Hosted Agent", "AGENT_OS": "Linux", "AGENT_HTTP_PORT": "9001"})
     assert s.http.port == 9001
     assert "AGENT_NAME" in caplog.text
+    # The JSON lines' "logger" stays the package's name, as before settings became a package.
+    assert {r.name for r in caplog.records if "AGENT_NAME" in r.getMessage()} == {"module.settings"}
 
 
 def test_environment_values():
