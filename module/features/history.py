@@ -53,6 +53,29 @@ class FieldHistory:
         while len(raw) > keep_values and (raw[0][0] <= edge or len(raw) > MAX_WINDOW_MESSAGES + 1):
             raw.popleft()
 
+    def add_many(self, t: float, xs: list[float], keep_values: int, columns) -> list[list[float]]:
+        """`add(t, x, keep_values, 0.0)` for each x, returning each column's value after each add.
+
+        Only for a count-only retention (no duration window required), with every held time <= t: the
+        raw history is then always its last `keep_values` values. Warm-up is the caller's: count only.
+        """
+        held = [x for _, x in self.raw]
+        start = len(held)
+        held.extend(xs)
+        reads: dict[tuple, list[str]] = {}
+        for c in columns:
+            if c.window is not None:
+                reads.setdefault(c.window, []).append(c.function)
+        outputs = {key: window.add_many(t, xs, reads.get(key, ())) for key, window in self.windows.items()}
+        raw = self.raw
+        raw.extend((t, x) for x in xs)
+        while len(raw) > keep_values:
+            raw.popleft()
+        self.count += len(xs)
+        if self.first_time is None:
+            self.first_time = t
+        return [_column_many(c, held, start, keep_values, outputs) for c in columns]
+
     def column(self, c: Column, latest: float) -> tuple[float, bool]:
         """(value, warm) of one column after the latest add."""
         raw = self.raw
@@ -65,6 +88,20 @@ class FieldHistory:
         if f == "lag":
             return (raw[-1 - c.count][1] if len(raw) > c.count else raw[0][1]), warm
         return self.windows[c.window].value(f), warm
+
+
+def _column_many(c: Column, held: list[float], start: int, keep: int, outputs: dict) -> list[float]:
+    """A column's values after each add: held[start:] were added, each add kept the last `keep`."""
+    f, end = c.function, len(held)
+    if f == "value":
+        return held[start:]
+    if f == "diff":
+        return [held[p] - held[p - 1] if p >= 1 and keep >= 2 else 0.0 for p in range(start, end)]
+    if f == "lag":
+        k = c.count
+        # After the add of held[p] the raw history is held[max(0, p + 1 - keep) : p + 1].
+        return [held[p - k] if min(p + 1, keep) > k else held[max(0, p + 1 - keep)] for p in range(start, end)]
+    return outputs[c.window][f]
 
 
 class PartitionHistory:

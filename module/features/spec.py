@@ -110,6 +110,11 @@ class FeatureSpec:
         return tuple(dict.fromkeys(c.path for c in self.columns))
 
     @cached_property
+    def path_parts(self) -> tuple[tuple[str, ...], ...]:
+        """`paths`, each split at its dots."""
+        return tuple(tuple(p.split(".")) for p in self.paths)
+
+    @cached_property
     def windows(self) -> tuple[tuple, ...]:
         return tuple(dict.fromkeys(c.window for c in self.columns if c.window))
 

@@ -108,6 +108,59 @@ class FeatureState:
                 field.add(t, x, plan.keep_values[path], plan.keep_seconds[path])
             return _row(part, spec, t)
 
+    def update_many(self, spec: FeatureSpec, key: str, messages: list, arrival: float | None = None) -> list:
+        """`update` for each message in turn, all joining partition `key`: a Row or the error per message.
+
+        The same rows and the same state as one `update` per message (tests/module/features/
+        test_update_many.py), computed a column at a time: a list of 1,000 readings from one sender costs
+        a few microseconds a message, not the ~15 of one update each. Plans with a duration window or a
+        time field take the one-by-one path, since each message's time then moves the windows.
+        """
+        if spec.digest not in self._required:
+            self.require(spec)
+        plan = self._plan
+        if spec.needs_seconds or plan.time is not None:
+            return [self._update_or_error(spec, key, m, arrival) for m in messages]
+        out: list = [None] * len(messages)
+        series = _series(messages, spec, plan, out)
+        if len(series[spec.paths[0]]):
+            rows = iter(self._add_many(spec, plan, key, series, arrival))
+            out = [next(rows) if r is None else r for r in out]
+        return out
+
+    def _update_or_error(self, spec: FeatureSpec, key: str, message: Any, arrival: float | None):
+        try:
+            return self.update(spec, key, message, arrival)
+        except (MessageError, FieldError) as exc:
+            return exc
+
+    def _add_many(self, spec: FeatureSpec, plan: _Plan, key: str, series: dict, arrival) -> list[Row]:
+        now = arrival if arrival is not None or self.clock is None else self.clock()
+        t = 0.0 if now is None else now
+        n = len(series[spec.paths[0]])
+        with self._lock:
+            part = self._partition(key, now or 0.0)
+            if part.latest is not None and t < part.latest:
+                self.out_of_order += n
+                t = part.latest
+            part.latest = t
+            part.last_seen = now or 0.0
+            if part.plan != plan.generation:
+                _sync(part, plan)
+            by_column: list[list[float]] = [[]] * spec.width
+            warm_from = 0  # the first message whose row is warm in every column
+            for path, field in part.fields.items():
+                xs = series.get(path)
+                if not xs:
+                    continue
+                mine = [(i, c) for i, c in enumerate(spec.columns) if c.path == path]
+                count = field.count
+                for (i, c), column in zip(mine, field.add_many(t, xs, plan.keep_values[path], [c for _, c in mine])):
+                    by_column[i] = column
+                    if c.function != "value":
+                        warm_from = max(warm_from, c.needs_values - count - 1)
+            return [Row(values, j >= warm_from) for j, values in enumerate(zip(*by_column))]
+
     def _time(self, message: Any, spec: FeatureSpec, plan: _Plan, arrival: float | None) -> float:
         if spec.needs_seconds:
             return message_time(message, spec.time, arrival)
@@ -167,6 +220,54 @@ def _values(message: Any, spec: FeatureSpec, plan: _Plan) -> dict[str, float]:
             if x is not None:
                 values[path] = x
     return values
+
+
+def _series(messages: list, spec: FeatureSpec, plan: _Plan, errors: list) -> dict[str, list[float]]:
+    """Each field's values over the good messages (a spec field has one per good message; a field only
+    another required spec reads, one per message that carries it); errors[i] set for a bad message."""
+    paths, parts = spec.paths, spec.path_parts
+    series: dict[str, list[float]] = {p: [] for p in paths}
+    columns = [series[p] for p in paths]
+    others = [p for p in plan.windows if p not in series]
+    for p in others:
+        series[p] = []
+    for i, message in enumerate(messages):
+        try:
+            row = _numbers(message, paths, parts)
+        except (MessageError, FieldError) as exc:
+            errors[i] = exc
+            continue
+        for values, x in zip(columns, row):
+            values.append(x)
+        for p in others:
+            try:
+                x = number_at(message, p)
+            except ValueError:
+                x = None
+            if x is not None:
+                series[p].append(x)
+    return series
+
+
+def _numbers(message: Any, paths: tuple[str, ...], parts: tuple[tuple[str, ...], ...]) -> list[float]:
+    """The spec's fields of one message, as _values reads them; a finite float at a plain path is read
+    directly, anything else (and every error) goes through number_at."""
+    if not isinstance(message, dict):
+        raise MessageError(f"a message must be a JSON object, got {type(message).__name__}")
+    row = []
+    for path, keys in zip(paths, parts):
+        node = message
+        try:
+            for k in keys:
+                node = node[k]
+        except (KeyError, TypeError, IndexError):
+            node = None
+        if type(node) is not float or node - node != 0.0:  # not a float, or NaN or infinite
+            node = number_at(message, path)
+            if node is None:
+                raise FieldError(path, "is missing")
+        row.append(node)
+    return row
 
 
 def _sync(part: PartitionHistory, plan: _Plan) -> None:

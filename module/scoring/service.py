@@ -119,23 +119,26 @@ class ScoringService:
         self.metrics.messages.inc(scored_ok)
 
     def _windowed(self, spec, messages: list[Any], sender, headers) -> list[Parsed]:
-        """One history update per message, in arrival order, on the caller's thread: row + warm."""
+        """The history updated by each message, in arrival order, on the caller's thread: row + warm."""
         arrival = time.time()
-        out = []
+        if spec.partition.kind == "field":
+            return [self._windowed_one(spec, m, sender, headers, arrival) for m in messages]
         # A sender or header partition is the same for every message of the request: look it up once
-        # (a header lookup in werkzeug's headers costs more than a message's window update).
-        shared, refused = (None, None) if spec.partition.kind == "field" else _request_key(spec, sender, headers)
-        for message in messages:
-            try:
-                if refused is not None:
-                    raise refused
-                key = shared if shared is not None else partition_key(spec, message, sender, headers)
-                row = self.history.update(spec, key, message, arrival)
-            except BadInput as exc:
-                out.append(Parsed(message, None, exc))
-            else:
-                out.append(Parsed(message, row.values, None, row.warm))
-        return out
+        # (a header lookup in werkzeug's headers costs more than a message's window update), and update
+        # that partition with the whole list in one call.
+        key, refused = _request_key(spec, sender, headers)
+        if refused is not None:
+            return [Parsed(m, None, refused) for m in messages]
+        rows = self.history.update_many(spec, key, messages, arrival)
+        return [Parsed(m, None, r) if isinstance(r, BadInput) else Parsed(m, r.values, None, r.warm)
+                for m, r in zip(messages, rows)]
+
+    def _windowed_one(self, spec, message, sender, headers, arrival) -> Parsed:
+        try:
+            row = self.history.update(spec, partition_key(spec, message, sender, headers), message, arrival)
+        except BadInput as exc:
+            return Parsed(message, None, exc)
+        return Parsed(message, row.values, None, row.warm)
 
     def _score_with_script(self, model, messages: list[Any], transport: str, started: float) -> list[dict]:
         """Azure ML entry script: each message goes to run() as its JSON string (scoring/entry_script.py)."""
