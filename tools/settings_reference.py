@@ -1,5 +1,6 @@
-"""The settings reference (docs/settings.md), written from module/settings.py at build time: each section's
-class docstring and each field's attribute docstring, type, default and bounds, so the page cannot drift.
+"""The settings reference (docs/settings.md), written from module/settings/sections.py at build time: each
+section's class docstring and each field's attribute docstring, type, default and bounds, so the page cannot
+drift.
 
 An MkDocs hook (mkdocs.yml `hooks:`): the marker below in a page is replaced by the tables.
 `python tools/settings_reference.py` prints them.

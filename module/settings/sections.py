@@ -1,25 +1,14 @@
-"""One typed settings object: defaults, then a YAML file, then AGENT_* environment variables, then the
-live sections of the desired state (twin or --desired file). Validated at start; errors name the key."""
+"""The settings sections, one pydantic model each, with their defaults and bounds: what each key means
+(the attribute docstring under it, which docs/settings.md is generated from) and which values it takes."""
 
 from __future__ import annotations
 
 import ipaddress
-import logging
 import math
-import os
 from pathlib import Path
-from types import UnionType
-from typing import Any, Literal, Mapping, Union, get_args, get_origin
+from typing import Any, Literal, Mapping
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-
-from . import safe_yaml
-from .errors import SettingsError
-
-log = logging.getLogger(__name__)
-
-ENV_PREFIX = "AGENT_"
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 #: SimulatedTemperatureSensor's numeric fields, in the order the embedded default model expects.
 DEFAULT_FEATURES = (
@@ -39,12 +28,6 @@ DOWNLOAD_DEADLINE_FLOOR_S = 300.0
 #: The trial child's address-space limit (docs/security.md, "The trial"): see UpdatesSection.trial_memory_mb.
 DEFAULT_TRIAL_MEMORY_MB = 512
 DEFAULT_MODEL_NAME = "edgemodelagent"
-
-#: Settings whose values are secrets: never echoed in an error message.
-SECRET_KEYS = ("http.admin_token",)
-
-#: Sections a desired document (twin or --desired file) may change while the agent runs.
-LIVE_SECTIONS = ("scoring", "upstream")
 
 
 def numbered_to_list(value: Any) -> Any:
@@ -287,144 +270,3 @@ class HistorySection(Section):
     """A partition that sent nothing for this long is dropped (and counted)."""
     snapshot_every_s: float = Field(60.0, ge=0)
     """How often the history is written to <data_dir>/features.json (atomically); 0: only on SIGTERM."""
-
-
-class Settings(Section):
-    agent: AgentSection = AgentSection()
-    history: HistorySection = HistorySection()
-    http: HttpSection = HttpSection()
-    scoring: ScoringSection = ScoringSection()
-    updates: UpdatesSection = UpdatesSection()
-    upstream: UpstreamSection = UpstreamSection()
-    edge: EdgeSection = EdgeSection()
-
-    def with_sections(
-        self,
-        sections: Mapping[str, Mapping[str, Any] | None],
-        base: "Settings | None" = None,
-        replace: bool = False,
-    ) -> "Settings":
-        """A new Settings with desired sections merged over this one's (live twin or --desired sections).
-
-        A key set to null (how a twin deletes it), or a whole section set to null, goes back to its value
-        in `base`: the settings from file, environment and command line (the defaults when not given).
-        With replace=True a given section is laid over `base`'s instead of this one's (a whole document).
-        """
-        base_dump = (base or Settings()).model_dump()
-        merged = self.model_dump()
-        for name, values in sections.items():
-            if name not in merged:
-                raise SettingsError(f"unknown section {name!r}")
-            if values is None or replace:
-                merged[name] = dict(base_dump[name])
-            if values is None:
-                continue
-            if not isinstance(values, Mapping):
-                raise SettingsError(f"{name}: expected an object, got {type(values).__name__} ({values!r})")
-            for key, value in values.items():
-                if str(key).startswith("$"):  # twin metadata ($version, $metadata)
-                    continue
-                if value is None and key in base_dump[name]:
-                    merged[name][key] = base_dump[name][key]
-                else:
-                    merged[name][key] = value
-        return validate(merged)
-
-
-def validate(raw: Mapping[str, Any]) -> Settings:
-    """Turn a nested dict into Settings or raise one SettingsError naming every bad key and value."""
-    try:
-        return Settings.model_validate(raw)
-    except ValidationError as exc:
-        raise SettingsError(describe(exc)) from None
-
-
-def describe(exc: ValidationError) -> str:
-    lines = []
-    for err in exc.errors():
-        key = ".".join(str(p) for p in err["loc"]) or "(root)"
-        if err["type"] == "extra_forbidden":
-            lines.append(f"{key}: unknown setting (got {err.get('input')!r})")
-        elif key in SECRET_KEYS:
-            lines.append(f"{key}: {err['msg']}")  # a secret's value never reaches a log line
-        else:
-            lines.append(f"{key}: {err['msg']} (got {err.get('input')!r})")
-    return "; ".join(lines)
-
-
-def read_file(path: Path) -> dict[str, Any]:
-    try:
-        data = safe_yaml.load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise SettingsError(f"cannot read settings file {path}: {exc.strerror}") from None
-    except safe_yaml.YamlRefused as exc:
-        raise SettingsError(f"settings file {path}: {exc}") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise SettingsError(f"settings file {path}: expected a mapping of sections at the top")
-    return data
-
-
-def from_environment(environ: Mapping[str, str]) -> dict[str, dict[str, Any]]:
-    """AGENT_<SECTION>_<KEY>=value, the value read as a YAML scalar or flow list (AGENT_HTTP_PORT=9000)."""
-    sections = set(Settings.model_fields)
-    out: dict[str, dict[str, Any]] = {}
-    for name, text in environ.items():
-        if not name.startswith(ENV_PREFIX):
-            continue
-        section, _, key = name[len(ENV_PREFIX):].lower().partition("_")
-        if section not in sections:
-            # Build systems set AGENT_NAME, AGENT_OS, ... (Azure Pipelines): not ours, so not fatal.
-            log.warning("ignoring %s: it names no section of the agent's settings", name)
-            continue
-        if not key:
-            raise SettingsError(f"{name}={text!r}: unknown setting (expected {ENV_PREFIX}<SECTION>_<KEY>)")
-        out.setdefault(section, {})[key] = _env_value(section, key, text)
-    return out
-
-
-def _env_value(section: str, key: str, text: str) -> Any:
-    """Text settings take the text as it is (a PEM key, "on", "123"); others read it as YAML (9000, [a, b])."""
-    if not text:
-        return None
-    if _wants_text(section, key):
-        return text
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError:
-        return text
-
-
-def _wants_text(section: str, key: str) -> bool:
-    field = Settings.model_fields[section].annotation.model_fields.get(key)
-    if field is None:
-        return False  # validation names it as an unknown setting
-    kind = field.annotation
-    if get_origin(kind) is Literal:
-        return True
-    if get_origin(kind) in (Union, UnionType):
-        return any(arg in (str, Path) for arg in get_args(kind))
-    return kind in (str, Path)
-
-
-def load(
-    config_file: Path | None = None,
-    environ: Mapping[str, str] | None = None,
-    overrides: Mapping[str, Mapping[str, Any]] | None = None,
-) -> Settings:
-    """Defaults < file < environment < command-line overrides."""
-    raw: dict[str, dict[str, Any]] = {}
-    layers = [
-        read_file(config_file) if config_file else {},
-        from_environment(os.environ if environ is None else environ),
-        overrides or {},
-    ]
-    for layer in layers:
-        for section, values in layer.items():
-            if values is None:  # "http:" with nothing under it
-                continue
-            if not isinstance(values, Mapping):
-                raise SettingsError(f"{section}: expected a mapping of settings, got {values!r}")
-            raw.setdefault(section, {}).update(values)
-    return validate(raw)
