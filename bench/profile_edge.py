@@ -1,4 +1,4 @@
-"""`python -m bench.profile_edge [--count N] [-o FILE]`: where the agent's GIL time goes on the edgeHub path.
+"""`python -m bench.profile_edge [--count N] [-o FILE] [--env KEY=VALUE ...]`: where the agent's GIL time goes on the edgeHub path.
 
 Starts the agent with its own mosquitto and edgeHub stand-in (as the edgehub section does), attaches
 `py-spy record --gil` (pip install py-spy) during a burst, and prints the top entries, self and
@@ -44,13 +44,16 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.profile_edge", description=__doc__)
     p.add_argument("--count", type=int, default=2000, help="inputs in the burst")
     p.add_argument("-o", "--output", type=Path, help="keep py-spy's raw stacks here")
+    p.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
+                   help="for the agent, e.g. AGENT_UPDATES_BAKED_MODEL_DIR=DIR to profile another model")
     args = p.parse_args(argv)
+    extra = dict(item.split("=", 1) for item in args.env)
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     folder = Path(tempfile.mkdtemp(prefix="profile-edge-"))
     raw = args.output or folder / "stacks.txt"
     argv_agent = [sys.executable, "-m", "module", "--http-host", "127.0.0.1", "--http-port", "0",
                   "--data-dir", str(folder / "data")]
-    subject = edge.Subject("agent", argv_agent, folder, {"AGENT_AGENT_LOG_LEVEL": "warning", **procs.AGENT_MODEL})
+    subject = edge.Subject("agent", argv_agent, folder, {"AGENT_AGENT_LOG_LEVEL": "warning", **procs.AGENT_MODEL, **extra})
     try:
         subject.wait_serving()
         seconds = max(2, int(args.count / 500) + 2)

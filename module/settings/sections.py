@@ -264,7 +264,7 @@ class HistorySection(Section):
 
     max_partitions: int = Field(1_000, ge=1, le=10_000_000)
     """Partitions (senders) held at most; beyond it the least recently seen is dropped (and counted).
-    A partition costs 8-14 KB (docs/features.md): 1,000 is ~12 MB, room on a 1 GB device for far more
+    A partition costs 4-12 KB (docs/features.md): 1,000 is ~7 MB for the default, room on a 1 GB device for far more
     sensors than one edge device routes; raise it for a gateway that hears thousands."""
     idle_ttl_s: float = Field(86_400.0, gt=0)
     """A partition that sent nothing for this long is dropped (and counted)."""
