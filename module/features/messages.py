@@ -105,10 +105,11 @@ def partition_key(spec: FeatureSpec, message: Any, sender: str | None = None,
 
 
 def _header(headers: Mapping[str, str] | None, name: str) -> str | None:
-    if not headers:
+    if headers is None:  # not `not headers`: len() of werkzeug's headers walks the whole environ
         return None
-    if name in headers:
-        return headers[name]
+    value = headers.get(name)
+    if value is not None or not isinstance(headers, dict):
+        return value  # HTTP headers (werkzeug's) are case-insensitive already: no walk over the environ
     lowered = name.lower()
     for key, value in headers.items():
         if key.lower() == lowered:
