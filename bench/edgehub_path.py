@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import sys
 import time
-from importlib.util import find_spec
 
 from tests.helpers.edgehub_standin import EdgeHubStandin
 from tests.helpers.mosquitto import Mosquitto
@@ -154,17 +153,16 @@ def _subjects(ctx: Context) -> dict[str, Subject]:
     folder = ctx.folder(NAME)
     quiet = {"AGENT_AGENT_LOG_LEVEL": "warning", **procs.AGENT_MODEL}
     specs = {}
-    if find_spec("module.edge.runtime") is not None:
-        agents = (("agent", "true"),) if ctx.quick else (("agent", "true"), ("agent, compiled off", "false"))
-        for name, compiled in agents:
-            sub = folder / name.replace(", ", "-").replace(" ", "-")
-            argv = [sys.executable, "-m", "module", "--http-host", "127.0.0.1", "--http-port", "0",
-                    "--data-dir", str(sub / "data")]
-            specs[name] = (argv, sub, {**quiet, "AGENT_SCORING_COMPILED": compiled})
-        sub = folder / "agent-batched"
-        specs[BATCHED] = ([sys.executable, "-m", "module", "--http-host", "127.0.0.1", "--http-port", "0",
-                           "--data-dir", str(sub / "data")], sub,
-                          {**quiet, "AGENT_EDGE_OUTPUT_BATCH": str(OUTPUT_BATCH), "AGENT_EDGE_OUTPUT_BATCH_MS": "20"})
+    agents = (("agent", "true"),) if ctx.quick else (("agent", "true"), ("agent, compiled off", "false"))
+    for name, compiled in agents:
+        sub = folder / name.replace(", ", "-").replace(" ", "-")
+        argv = [sys.executable, "-m", "module", "--http-host", "127.0.0.1", "--http-port", "0",
+                "--data-dir", str(sub / "data")]
+        specs[name] = (argv, sub, {**quiet, "AGENT_SCORING_COMPILED": compiled})
+    sub = folder / "agent-batched"
+    specs[BATCHED] = ([sys.executable, "-m", "module", "--http-host", "127.0.0.1", "--http-port", "0",
+                       "--data-dir", str(sub / "data")], sub,
+                      {**quiet, "AGENT_EDGE_OUTPUT_BATCH": str(OUTPUT_BATCH), "AGENT_EDGE_OUTPUT_BATCH_MS": "20"})
     specs[ECHO] = ([sys.executable, "-m", "bench.echo_module"], folder / "echo", {})
     specs["naive module"] = ([sys.executable, "-m", "bench.naive_module"], folder / "naive", {})
     subjects = {}
