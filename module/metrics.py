@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator
 
 from prometheus_client import CollectorRegistry, disable_created_metrics, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -16,6 +17,15 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 # The *_created series double the output for nothing a scraper on a device needs.
 disable_created_metrics()
+
+
+@dataclass(frozen=True)
+class TransportMetrics:
+    """One transport's labelled series, looked up once: `labels()` costs a lock and a dict per call."""
+
+    requests: Any
+    latency: Any
+    bytes_received: Any
 
 
 class Metrics:
@@ -41,6 +51,14 @@ class Metrics:
         self.bytes_received = Counter("agent_bytes_received", "Telemetry bytes received", ["transport"], registry=r)
         self.bytes_sent = Counter("agent_bytes_sent", "Bytes sent on outputs", ["output"], registry=r)
         self.output_dropped = Counter("agent_outputs_dropped", "Outputs dropped from a full buffer", registry=r)
+        self._transports: dict[str, TransportMetrics] = {}
+
+    def transport(self, name: str) -> TransportMetrics:
+        found = self._transports.get(name)
+        if found is None:  # a few transports (http, edge, oip, method): a race only builds one twice
+            found = self._transports[name] = TransportMetrics(
+                self.requests.labels(name), self.latency.labels(name), self.bytes_received.labels(name))
+        return found
 
     def observe_batch(self, requests: int, rows: int, seconds: float) -> None:
         self.batch_requests.observe(requests)

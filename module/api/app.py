@@ -46,7 +46,7 @@ def create_app(core: Core, max_body_bytes: int, listener: str = PUBLIC) -> Flask
     @app.post("/score")
     def score():
         body = request.get_data(cache=False)
-        core.metrics.bytes_received.labels("http").inc(len(body))
+        core.metrics.transport("http").bytes_received.inc(len(body))
         try:
             results, was_list = core.service.score_body(body, "http", headers=request.headers)
         except AgentError as exc:

@@ -110,12 +110,12 @@ def blueprint(agent) -> Blueprint:
 def _infer(agent, served: str) -> Response:
     started = time.perf_counter()
     metrics = agent.metrics
-    metrics.requests.labels("oip").inc()
+    metrics.transport("oip").requests.inc()
     try:
         if request.headers.get("Content-Encoding", "identity") != "identity":
             raise UnknownEncoding("compressed request bodies are not supported; send them uncompressed")
         body = request.get_data(cache=False)
-        metrics.bytes_received.labels("oip").inc(len(body))
+        metrics.transport("oip").bytes_received.inc(len(body))
         width = len(agent.service.settings.features)
         parsed = parse_request(body, request.headers.get(BINARY_HEADER), width)
         scored = agent.service.score_matrix(parsed.rows)
@@ -131,7 +131,7 @@ def _infer(agent, served: str) -> Response:
     head["parameters"] = {"threshold": threshold}
     payload, header_size = encode_response(head, scored.scores, scored.scores < threshold, parsed.outputs)
     metrics.messages.inc(len(parsed.rows))
-    metrics.latency.labels("oip").observe(time.perf_counter() - started)
+    metrics.transport("oip").latency.observe(time.perf_counter() - started)
     response = Response(payload, content_type="application/json")
     if header_size is not None:
         response.content_type = "application/octet-stream"

@@ -58,7 +58,7 @@ class Router:
 
     def _handle(self, message) -> None:
         data, meta = messages.read_input(message)
-        self.agent.metrics.bytes_received.labels(TRANSPORT).inc(len(data))
+        self.agent.metrics.transport(TRANSPORT).bytes_received.inc(len(data))
         if meta.input_name != self.input_name:
             self._refuse(meta, f"unknown input {meta.input_name!r}; this module reads {self.input_name!r}",
                          "UnknownInput")

@@ -61,7 +61,7 @@ class ScoringService:
             messages, was_list = parse_body(body)
         except BadInput as exc:
             # Counted like any request: an unreadable body is still traffic the operator wants to see.
-            self.metrics.requests.labels(transport).inc()
+            self.metrics.transport(transport).requests.inc()
             self.metrics.errors.labels(type(exc).__name__).inc()
             raise
         return self.score_messages(messages, transport, sender, headers), was_list
@@ -71,7 +71,7 @@ class ScoringService:
         """sender: the edge connection's "device/module" (the default partition); headers: HTTP headers
         or an edge message's properties (a spec may partition by one)."""
         started = time.perf_counter()
-        self.metrics.requests.labels(transport).inc()
+        self.metrics.transport(transport).requests.inc()
         model = self.slot.current  # read once: an entry-script model's run() takes the whole request
         if model is not None and model.entry is not None:
             return self._score_with_script(model, messages, transport, started)
@@ -90,7 +90,7 @@ class ScoringService:
             if p.error is not None:
                 out[id(p)] = results.failed(p.error, p.message_id)
                 self.metrics.errors.labels(type(p.error).__name__).inc()
-        self.metrics.latency.labels(transport).observe(time.perf_counter() - started)
+        self.metrics.transport(transport).latency.observe(time.perf_counter() - started)
         return [out[id(p)] for p in parsed]
 
     def _score_rows(self, out: dict, good: list[Parsed], model, width: int, settings: ScoringSection) -> None:
@@ -157,7 +157,7 @@ class ScoringService:
         for result in failed:
             self.metrics.errors.labels(str(result.get("error_type", "ScriptError"))).inc()
         self.metrics.messages.inc(len(out) - len(failed))
-        self.metrics.latency.labels(transport).observe(time.perf_counter() - started)
+        self.metrics.transport(transport).latency.observe(time.perf_counter() - started)
         return out
 
     def score_matrix(self, X: np.ndarray) -> Scored:
