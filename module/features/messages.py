@@ -12,6 +12,10 @@ from .errors import MessageError
 from .spec import ARRIVAL, FeatureSpec, TimeSource
 
 MAX_KEY_CHARS = 256
+#: The largest reading a spec's field may hold. Beyond it a window could leave float32's range (a diff
+#: of two readings is up to twice as large), where tree models compare: every row whose window held the
+#: reading would be refused. Refused at the door instead, so the reading never enters the history.
+MAX_ABS_VALUE = 1e38
 #: The partition of an HTTP message under the default ("sender") rule that names no sender.
 HTTP_DEFAULT_PARTITION = "http"
 #: The HTTP header that names the sender under the default rule.
@@ -33,6 +37,9 @@ def number_at(message: Any, path: str) -> float | None:
         raise FieldError(path, "is too large for a float") from None
     if not math.isfinite(value):
         raise FieldError(path, "is NaN" if math.isnan(value) else "is infinite")
+    if abs(value) > MAX_ABS_VALUE:
+        raise FieldError(path, f"is beyond +-{MAX_ABS_VALUE:g} (got {value:g}): a window over it could leave "
+                               "float32's range, where tree models compare")
     return value
 
 

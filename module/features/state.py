@@ -11,7 +11,7 @@ from typing import Any, Callable
 from ..scoring.features import FieldError
 from .errors import MessageError
 from .history import FieldHistory, PartitionHistory
-from .messages import message_time, number_at
+from .messages import MAX_ABS_VALUE, message_time, number_at
 from .spec import FeatureSpec, TimeSource
 
 DEFAULT_MAX_PARTITIONS = 1_000
@@ -257,7 +257,7 @@ def _numbers(message: Any, paths: tuple[str, ...], parts: tuple[tuple[str, ...],
                 node = node[k]
         except (KeyError, TypeError, IndexError):
             node = None
-        if type(node) is not float or node - node != 0.0:  # not a float, or NaN or infinite
+        if type(node) is not float or not -MAX_ABS_VALUE <= node <= MAX_ABS_VALUE:  # or NaN, or infinite
             node = number_at(message, path)
             if node is None:
                 raise FieldError(path, "is missing")

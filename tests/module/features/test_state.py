@@ -82,3 +82,21 @@ def test_history_is_kept_only_as_long_as_the_longest_window():
     for i in range(50):
         state.update(spec, "a", {"v": float(i)}, arrival=0.0)
     assert len(state.partitions["a"].fields["v"].raw) == 5
+
+
+def test_a_reading_past_the_bound_is_refused_and_never_enters_a_window():
+    """1e38 is the largest reading a spec field takes: a diff of two of them stays in float32's range."""
+    spec = parse_spec({"columns": ["v", "diff(v)", "std(v, 3)"]})
+    state = FeatureState(clock=None)
+    state.update(spec, "a", {"v": -1e38})
+    row = state.update(spec, "a", {"v": 1e38})
+    assert row.values[1] == 2e38 and all(abs(x) <= np.finfo(np.float32).max for x in row.values)
+    for bad in (3e38, -1e39, 10 ** 40):
+        try:
+            state.update(spec, "a", {"v": bad})
+        except ValueError as exc:
+            assert "field 'v' is beyond +-1e+38" in str(exc)
+        else:
+            raise AssertionError(f"{bad} was accepted")
+    assert [x for _, x in state.partitions["a"].fields["v"].raw] == [-1e38, 1e38]
+    assert [str(r) for r in state.update_many(spec, "a", [{"v": 1.0}, {"v": 5e38}])][1].startswith("field 'v' is beyond")

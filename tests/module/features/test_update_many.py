@@ -24,7 +24,7 @@ def _message(rng: random.Random, i: int) -> object:
     if roll < 0.05:
         return rng.choice([{"b": 1.0}, {"a": "x", "b": 1.0}, {"a": float("nan"), "b": 2.0}, [1, 2],
                            {"a": {"deep": 1.0}, "b": 1.0}, {"a": True, "b": 1.0}])
-    message = {"a": rng.choice([rng.uniform(-50, 120), float(rng.randint(0, 30)), 0.1 * i, 5e-324, 1e300]),
+    message = {"a": rng.choice([rng.uniform(-50, 120), float(rng.randint(0, 30)), 0.1 * i, 5e-324, 1e38, -1e38, 3e38]),
                "b": rng.gauss(5, 2), "t": float(i)}
     if rng.random() < 0.5:
         message["c"] = rng.uniform(0, 1)
