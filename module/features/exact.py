@@ -51,24 +51,17 @@ class ExactSums:
         self.s2 -= v * v
 
     def mean(self) -> float:
-        return mean_of(self.n, self.s1, self.bits)
+        return self.s1 / (self.n << self.bits)
 
     def std(self) -> float:
-        return std_of(self.n, self.s1, self.s2, self.bits)
-
-
-def mean_of(n: int, s1: int, bits: int) -> float:
-    return s1 / (n << bits)
-
-
-def std_of(n: int, s1: int, s2: int, bits: int) -> float:
-    """Population standard deviation (ddof=0): sqrt of the exactly computed variance, rounded once."""
-    numerator = n * s2 - s1 * s1
-    if numerator <= 0:
-        return 0.0
-    denominator = (n * n) << (2 * bits)
-    try:
-        return math.sqrt(numerator / denominator)
-    except OverflowError:  # values near 1e300: the variance is past the float range, its root is not
-        k = (numerator.bit_length() - denominator.bit_length()) // 2
-        return math.ldexp(math.sqrt(numerator / (denominator << (2 * k))), k)
+        """Population standard deviation (ddof=0): sqrt of the exactly computed variance, rounded once."""
+        n = self.n
+        numerator = n * self.s2 - self.s1 * self.s1
+        if numerator <= 0:
+            return 0.0
+        denominator = (n * n) << (2 * self.bits)
+        try:
+            return math.sqrt(numerator / denominator)
+        except OverflowError:  # values near 1e300: the variance is past the float range, its root is not
+            k = (numerator.bit_length() - denominator.bit_length()) // 2
+            return math.ldexp(math.sqrt(numerator / (denominator << (2 * k))), k)

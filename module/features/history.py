@@ -66,7 +66,7 @@ class FieldHistory:
         for c in columns:
             if c.window is not None:
                 reads.setdefault(c.window, []).append(c.function)
-        outputs = {key: window.add_many(t, xs, reads.get(key, ())) for key, window in self.windows.items()}
+        outputs = {key: windows.add_many(w, t, xs, reads.get(key, ())) for key, w in self.windows.items()}
         raw = self.raw
         raw.extend((t, x) for x in xs)
         while len(raw) > keep_values:

@@ -208,13 +208,18 @@ def _values(message: Any, spec: FeatureSpec, plan: _Plan) -> dict[str, float]:
     values = dict(zip(spec.paths, _numbers(message, spec.paths, spec.path_parts)))
     for path in plan.windows:
         if path not in values:
-            try:
-                x = number_at(message, path)
-            except ValueError:  # a field only a spec not serving reads: that spec's windows skip it
-                x = None
+            x = _other_field(message, path)
             if x is not None:
                 values[path] = x
     return values
+
+
+def _other_field(message: Any, path: str) -> float | None:
+    """A field only a required spec other than the serving one reads: that spec's windows skip a bad one."""
+    try:
+        return number_at(message, path)
+    except ValueError:
+        return None
 
 
 def _series(messages: list, spec: FeatureSpec, plan: _Plan, errors: list) -> dict[str, list[float]]:
@@ -235,10 +240,7 @@ def _series(messages: list, spec: FeatureSpec, plan: _Plan, errors: list) -> dic
         for values, x in zip(columns, row):
             values.append(x)
         for p in others:
-            try:
-                x = number_at(message, p)
-            except ValueError:
-                x = None
+            x = _other_field(message, p)
             if x is not None:
                 series[p].append(x)
     return series

@@ -2,15 +2,15 @@
 
 A window sees (time, value) pairs in arrival order. Count windows hold the last N values; duration
 windows hold the values with time > latest - seconds, at most spec.MAX_WINDOW_MESSAGES of them.
-`add_many(t, xs, functions)` is `add` then `value` for each x in turn, with the values it gave per
-function: a list of messages from one sender updates its windows in one call each, not one per message.
+`add_many(window, t, xs, functions)` is `add` then `value` for each x in turn, with the values it gave
+per function: a list of messages from one sender updates each window in one call.
 """
 
 from __future__ import annotations
 
 from collections import deque
 
-from .exact import ExactSums, mean_of, std_of
+from .exact import ExactSums
 from .spec import MAX_WINDOW_MESSAGES
 
 
@@ -38,27 +38,6 @@ class Sums:
 
     def value(self, function: str) -> float:
         return self.sums.mean() if function == "mean" else self.sums.std()
-
-    def add_many(self, t: float, xs: list[float], functions) -> dict[str, list[float]]:
-        if self.seconds is not None:
-            return _each(self, t, xs, functions)
-        held, sums, count = self.held, self.sums, self.count
-        want_mean, want_std = "mean" in functions, "std" in functions
-        means, stds = [], []
-        # ExactSums.add and remove, inlined: their calls cost more than the arithmetic.
-        for x in xs:
-            held.append((t, x))
-            v = sums.scaled(x)
-            n, s1, s2, bits = sums.n + 1, sums.s1 + v, sums.s2 + v * v, sums.bits
-            if n > count:
-                old = sums.scaled(held.popleft()[1])
-                n, s1, s2 = n - 1, s1 - old, s2 - old * old
-            sums.n, sums.s1, sums.s2 = n, s1, s2
-            if want_mean:
-                means.append(mean_of(n, s1, bits))
-            if want_std:
-                stds.append(std_of(n, s1, s2, bits))
-        return {"mean": means, "std": stds}
 
 
 class Extreme:
@@ -94,26 +73,6 @@ class Extreme:
     def value(self, function: str) -> float:
         return self.held[0][2]
 
-    def add_many(self, t: float, xs: list[float], functions) -> dict[str, list[float]]:
-        if self.seconds is not None:
-            return _each(self, t, xs, functions)
-        held, seq, count, is_min = self.held, self.seq, self.count, self.is_min
-        out = []
-        for x in xs:
-            seq += 1
-            if is_min:
-                while held and held[-1][2] >= x:
-                    held.pop()
-            else:
-                while held and held[-1][2] <= x:
-                    held.pop()
-            held.append((seq, t, x))
-            while held[0][0] <= seq - count:
-                held.popleft()
-            out.append(held[0][2])
-        self.seq = seq
-        return {f: out for f in functions}
-
 
 class Ewma:
     """Exponentially weighted mean: e = x for the first value, then e = alpha*x + (1-alpha)*e."""
@@ -130,18 +89,9 @@ class Ewma:
     def value(self, function: str) -> float:
         return self.current
 
-    def add_many(self, t: float, xs: list[float], functions) -> dict[str, list[float]]:
-        alpha, e, n = self.alpha, self.current, self.n
-        out = []
-        for x in xs:
-            e = x if n == 0 else alpha * x + (1.0 - alpha) * e
-            n += 1
-            out.append(e)
-        self.current, self.n = e, n
-        return {f: out for f in functions}
 
-
-def _each(window, t: float, xs: list[float], functions) -> dict[str, list[float]]:
+def add_many(window, t: float, xs: list[float], functions) -> dict[str, list[float]]:
+    """`window.add(t, x)` for each x in turn, and after each add the value of every function asked for."""
     out: dict[str, list[float]] = {f: [] for f in functions}
     for x in xs:
         window.add(t, x)

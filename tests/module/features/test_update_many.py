@@ -10,7 +10,7 @@ import pytest
 from module.features import FeatureState, parse_spec
 from module.features.exact import ExactSums
 from module.features.state import Row
-from module.features.windows import Ewma, Extreme, Sums
+from module.features.windows import Ewma, Extreme, Sums, add_many
 
 COUNT_SPEC = parse_spec({"columns": [
     "a", "diff(a)", "lag(a, 3)", "mean(a, 5)", "std(a, 5)", "min(a, 4)", "max(b, 6)", "ewma(b, 0.3)",
@@ -135,8 +135,8 @@ def test_each_window_kind_gives_add_then_value_for_each_value():
             one.add(0.0, x)
             for f in functions:
                 expected[f].append(one.value(f))
-        got = many.add_many(0.0, xs[:50], functions)
-        rest = many.add_many(0.0, xs[50:], functions)
+        got = add_many(many, 0.0, xs[:50], functions)
+        rest = add_many(many, 0.0, xs[50:], functions)
         assert {f: got[f] + rest[f] for f in functions} == expected
 
 
