@@ -55,17 +55,17 @@ THROUGHPUT_GOAL = 0.9
 TRIALS = 7
 """Trials per model over HTTP and on the edgeHub path (a full run): one trial's msg/s varies by +-15%
 here, more than the gap the 90% goal allows, so the median takes more of them than other sections do."""
-
-
-def _turns(subjects: dict, trials: int):
-    """(trial, name, subject) in an A B B A order: neither model always runs first after a pause."""
-    names = list(subjects)
-    for trial in range(trials):
-        for name in (names if trial % 2 == 0 else names[::-1]):
-            yield trial, name, subjects[name]
 CONCURRENCY = 8
 BATCH = 1000
 POINT_WISE, WINDOWED = "point-wise model", "windowed model (6 columns)"
+
+
+def _turns(subjects: dict, trials: int):
+    """(name, subject) in an A B B A order: neither model always runs first after a pause."""
+    names = list(subjects)
+    for trial in range(trials):
+        for name in (names if trial % 2 == 0 else names[::-1]):
+            yield name, subjects[name]
 
 
 @lru_cache(maxsize=1)
@@ -256,7 +256,7 @@ def http(ctx: Context, baked: dict) -> tuple[list[dict], dict]:
                 raise RuntimeError(f"{name}: the agent serves {served}, not the baked {version}; see {server.log_path}")
         body, big = workload.body(0), workload.batch_body(BATCH)
         # Interleaved, so a noisy neighbour hits both alike.
-        for _, name, (server, _) in _turns(servers, ctx.trials if ctx.quick else TRIALS):
+        for name, (server, _) in _turns(servers, ctx.trials if ctx.quick else TRIALS):
             single[name].append(closed_loop(server.host, server.port, body, CONCURRENCY, seconds).summary())
             batch[name].append({"msgs_per_s": _batch_msgs_per_s(server, big, repeats)})
     finally:
@@ -298,7 +298,7 @@ def edge(ctx: Context, baked: dict) -> tuple[list[dict], dict]:
                 raise RuntimeError(f"{name}: the edge agent serves {served}, not the baked {baked[name][1]}; "
                                    f"see {s.proc.log_path}")
         results: dict = {name: [] for name in subjects}
-        for _, name, s in _turns(subjects, ctx.trials if ctx.quick else TRIALS):  # interleaved, as on HTTP
+        for name, s in _turns(subjects, ctx.trials if ctx.quick else TRIALS):  # interleaved, as on HTTP
             r = s.measure(burst, None)
             r["msgs_per_s"] = None if not r["span"] else (burst - r["unscored"]) / r["span"]
             results[name].append(r)
