@@ -52,12 +52,20 @@ class Metrics:
         self.bytes_sent = Counter("agent_bytes_sent", "Bytes sent on outputs", ["output"], registry=r)
         self.output_dropped = Counter("agent_outputs_dropped", "Outputs dropped from a full buffer", registry=r)
         self._transports: dict[str, TransportMetrics] = {}
+        self._outputs: dict[str, Any] = {}
 
     def transport(self, name: str) -> TransportMetrics:
         found = self._transports.get(name)
         if found is None:  # a few transports (http, edge, oip, method): a race only builds one twice
             found = self._transports[name] = TransportMetrics(
                 self.requests.labels(name), self.latency.labels(name), self.bytes_received.labels(name))
+        return found
+
+    def output(self, name: str) -> Any:
+        """The bytes_sent child of one output, looked up once (an output is sent per input)."""
+        found = self._outputs.get(name)
+        if found is None:  # four outputs: a race only looks one up twice
+            found = self._outputs[name] = self.bytes_sent.labels(name)
         return found
 
     def observe_batch(self, requests: int, rows: int, seconds: float) -> None:

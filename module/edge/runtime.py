@@ -154,7 +154,7 @@ class EdgeRuntime:
         self.client.send_message_to_output(message, output)
 
     def _on_sent(self, output: str, size: int) -> None:
-        self.agent.metrics.bytes_sent.labels(output).inc(size)
+        self.agent.metrics.output(output).inc(size)
 
     def _send_summary(self, summary: dict) -> None:
         self.router.send_summary(summary)

@@ -91,18 +91,18 @@ class CompiledForestScorer:
             or X.ndim != 2
             or X.shape[1] != self._compiled.width
             or not self.cost.prefers_compiled(len(X))
-            or not np.isfinite(X).all()
         ):
             return self._plain.score(X)
         Xt = X
-        for step in self._compiled.steps:
-            Xt = step(Xt)
-        if Xt is not X and not np.isfinite(Xt).all():
-            return self._plain.score(X)
-        # Finite in float32 too. No cast under np.errstate (that costs more than the check): a value
-        # within float32's range casts to a finite float32; one beyond it goes to scikit-learn, which
-        # scores it (or refuses it) itself.
-        if np.abs(Xt).max() > F32_MAX:
+        if self._compiled.steps:
+            if not np.isfinite(X).all():
+                return self._plain.score(X)
+            for step in self._compiled.steps:
+                Xt = step(Xt)
+        # Finite, and finite in float32 too, in one pass: NaN and infinities fail `<=` as well. No cast
+        # under np.errstate (that costs more than the check): a value within float32's range casts to
+        # a finite float32; one beyond it goes to scikit-learn, which scores it (or refuses it) itself.
+        if not np.abs(Xt).max() <= F32_MAX:
             return self._plain.score(X)
         return self._compiled.walk.score(Xt)
 

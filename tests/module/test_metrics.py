@@ -27,3 +27,16 @@ def test_feature_partitions_and_drops_are_exported(tmp_path):
     assert after["agent_feature_partitions"] == 3
     assert after["agent_feature_partitions_dropped_total"] == 2
     assert after["agent_feature_out_of_order_total"] == 0
+
+
+def test_bytes_sent_are_kept_per_output():
+    from module.metrics import Metrics
+
+    metrics = Metrics()
+    metrics.output("scores").inc(10)
+    metrics.output("scores").inc(5)
+    metrics.output("anomalies").inc(7)
+    sent = {s.labels["output"]: s.value for family in text_string_to_metric_families(metrics.render().decode())
+            if family.name == "agent_bytes_sent" for s in family.samples}
+    assert sent == {"scores": 15.0, "anomalies": 7.0}
+    assert metrics.output("scores") is metrics.output("scores")  # looked up once, not per message
