@@ -61,6 +61,9 @@ class ImageSubject(edge.Subject):
     def cpu(self) -> float:
         return tree_cpu_seconds(self.proc.pid)
 
+    def threads(self) -> dict:
+        return {}  # the module runs under qemu, below run-in-image.sh: its threads are not this process's
+
 
 def run(ctx: Context) -> dict:
     folder = ctx.folder(NAME)

@@ -7,8 +7,11 @@ module measured in the same run."""
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
+from collections import defaultdict
+from pathlib import Path
 
 from tests.helpers.edgehub_standin import EdgeHubStandin
 from tests.helpers.mosquitto import Mosquitto
@@ -31,13 +34,40 @@ OUTPUT_BATCH = 50
 BATCHED = f"agent, edge.output_batch {OUTPUT_BATCH} / 20 ms"
 OUTPUT = "scores"
 TICKS = os.sysconf("SC_CLK_TCK")
+THREAD_NAMES = Path(__file__).with_name("thread_names")
+"""On the local modules' PYTHONPATH: their threads carry their Python names into /proc (sitecustomize.py)."""
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU the process has used so far (/proc/PID/stat utime, stime)."""
-    with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+def cpu_seconds(pid: int, task: str = "") -> float:
+    """User + system CPU the process (or one of its threads) has used so far (/proc/PID/stat utime, stime)."""
+    with open(f"/proc/{pid}{task}/stat", encoding="ascii") as fh:
         fields = fh.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def thread_cpu(pid: int) -> dict[int, tuple[str, float]]:
+    """Each live thread's name and CPU seconds so far; threads that end meanwhile are skipped."""
+    out = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/comm", encoding="utf-8", errors="replace") as fh:
+                name = fh.read().strip()
+            out[int(tid)] = (name, cpu_seconds(pid, f"/task/{tid}"))
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return out
+
+
+def by_thread_group(before: dict, after: dict, answered: int) -> dict[str, float]:
+    """CPU µs per message per group of threads (a pool's workers together: "pool-2 x4"), busiest first;
+    groups that used no CPU are left out."""
+    used, members = defaultdict(float), defaultdict(int)
+    for tid, (name, cpu) in after.items():
+        group = re.sub(r"_\d+$" if name.startswith("pool-") else r"-\d+$", "", name)  # waitress-3: waitress
+        used[group] += cpu - before.get(tid, (name, 0.0))[1]
+        members[group] += 1
+    named = {(f"{g} x{members[g]}" if members[g] > 1 else g): us * 1e6 / answered for g, us in used.items()}
+    return dict(sorted(((g, us) for g, us in named.items() if us > 0), key=lambda kv: -kv[1]))
 
 
 class Subject:
@@ -61,6 +91,10 @@ class Subject:
     def cpu(self) -> float:
         return cpu_seconds(self.proc.pid)
 
+    def threads(self) -> dict[int, tuple[str, float]]:
+        """Per-thread CPU of the module process; subclasses whose module is not that process give none."""
+        return thread_cpu(self.proc.pid)
+
     def wait_serving(self, timeout: float = 90.0) -> None:
         """Probe inputs until the first score comes back (connect, twin, model load all done)."""
         deadline = time.monotonic() + timeout
@@ -83,6 +117,7 @@ class Subject:
         start_index = len(self.hub.outputs(OUTPUT))
         sent: dict[str, float] = {}
         cpu0 = self.cpu()
+        threads0 = self.threads() if rate is None else {}
         t0 = time.monotonic() + 0.02
         for i in range(count):
             if rate:
@@ -94,11 +129,14 @@ class Subject:
             self.hub.send_input(workload.message(i, mid), message_id=mid)
         self._wait_answers(start_index, count, drain_s=max(30.0, count / 10.0))
         cpu = self.cpu() - cpu0
+        threads1 = self.threads() if rate is None else {}
         outputs = self.hub.outputs(OUTPUT)[start_index:]
         out = _summarise(outputs, sent, count, self.echo)
         out["outputs_per_1000"] = len(outputs) * 1000 / count
         answered = count - out["unscored"]
         out["cpu_ms_per_msg"] = cpu * 1000 / answered if answered else None
+        if threads1 and answered:
+            out["threads_us_per_msg"] = by_thread_group(threads0, threads1, answered)
         return out
 
     def _wait_answers(self, start_index: int, count: int, drain_s: float) -> None:
@@ -165,6 +203,8 @@ def _subjects(ctx: Context) -> dict[str, Subject]:
                       {**quiet, "AGENT_EDGE_OUTPUT_BATCH": str(OUTPUT_BATCH), "AGENT_EDGE_OUTPUT_BATCH_MS": "20"})
     specs[ECHO] = ([sys.executable, "-m", "bench.echo_module"], folder / "echo", {})
     specs["naive module"] = ([sys.executable, "-m", "bench.naive_module"], folder / "naive", {})
+    named = {"PYTHONPATH": os.pathsep.join(filter(None, (str(THREAD_NAMES), os.environ.get("PYTHONPATH"))))}
+    specs = {name: (argv, sub, {**named, **env}) for name, (argv, sub, env) in specs.items()}
     subjects = {}
     try:
         for name, (argv, sub, env) in specs.items():
@@ -221,6 +261,22 @@ def _echo_targets(med, rates) -> list[dict]:
     return out
 
 
+def _thread_notes(results: dict, names: list[str], top: int = 6) -> list[str]:
+    """Where each module's CPU goes on a burst, thread by thread (medians over the trials, same run)."""
+    notes = []
+    for name in (n for n in ("agent", ECHO) if n in names):
+        trials = [t["threads_us_per_msg"] for t in results[(None, name)] if t.get("threads_us_per_msg")]
+        if not trials:
+            continue
+        groups = {g for t in trials for g in t}
+        med = {g: summary(t.get(g, 0.0) for t in trials)["median"] for g in groups}
+        busiest = sorted(med.items(), key=lambda kv: -kv[1])[:top]
+        notes.append(f"Burst CPU µs per message by thread, {name}: "
+                     + ", ".join(f"{g} {us:,.0f}" for g, us in busiest)
+                     + " (\"python\" is the main thread and any unnamed one; a pool's workers are summed).")
+    return notes
+
+
 def _case(rate, burst, seconds) -> str:
     return f"burst of {burst}, as fast as possible" if rate is None else f"open loop {rate} msg/s for {seconds:g} s"
 
@@ -256,6 +312,7 @@ def _report(results: dict, names: list[str], rates, burst, seconds, memory: dict
         "at 200 messages (it manages ~25 msg/s). Outputs/1,000: messages on `scores` per 1,000 inputs (1,000 "
         f"without batching; the batched agent sends up to {OUTPUT_BATCH} results per message, or after 20 ms).",
     ]
+    notes += _thread_notes(results, names)
     if "agent" not in names:
         notes.append("agent rows missing: module/edge/runtime.py is not in this tree yet")
     return {"rows": rows, "targets": targets, "notes": notes}

@@ -87,3 +87,13 @@ def test_quick_run_numbers_are_sane(quick_run):
     assert metric(doc, "memory", "start", "agent", "rss_mb") > 10
     for t in doc["targets"]:
         assert t["met"] in (True, False, None) and t["target"] and t["name"]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(420)
+def test_quick_run_charges_burst_cpu_to_named_threads(quick_run):
+    _, doc, _ = quick_run
+    notes = [n for n in doc["sections"]["edgehub"]["notes"] if n.startswith("Burst CPU µs per message by thread")]
+    assert len(notes) == 2, doc["sections"]["edgehub"]["notes"]  # the agent and the SDK echo module
+    for note in notes:
+        assert "pool-" in note, note  # the SDK's handler pool, named through bench/thread_names
