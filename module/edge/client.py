@@ -1,5 +1,6 @@
 """The SDK's module client: created from the IoT Edge environment (or a connection string), with
-TCP_NODELAY on its socket, and SDK calls that may wait forever run under a timeout."""
+TCP_NODELAY on its socket, outputs sent without blocking on their acknowledgement, and SDK calls that
+may wait forever run under a timeout."""
 
 from __future__ import annotations
 
@@ -51,6 +52,34 @@ def paho_client(client: IoTHubModuleClient):
             return transport._mqtt_client
         stage = getattr(stage, "next", None)
     return None
+
+
+def output_sender(client: IoTHubModuleClient) -> Callable[[Any, str, Callable[..., None]], None]:
+    """send(message, output, done): hands an output to the SDK's pipeline and returns at once;
+    done(error=None) runs on the SDK's callback thread when edgeHub has acknowledged it or it failed.
+
+    The public send_message_to_output makes this same pipeline call and then blocks its caller on a
+    threading.Event until the PUBACK, set from the SDK's callback thread: per output, one wait and one
+    wake-up of the handler thread, measured as the largest per-message cost on the edgeHub path
+    (docs/benchmarks.md). The pipeline call is private API of azure-iot-device 2.14.0 (pinned in
+    requirements/runtime.txt); without it we fall back to the public, blocking call. Its 256 KB check is not
+    repeated here: the router (messages.fits) and the output batcher check sizes before they send.
+    """
+    pipeline_send = getattr(getattr(client, "_mqtt_pipeline", None), "send_output_message", None)
+    if pipeline_send is None:
+        log.warning("SDK internals changed: each output waits for its acknowledgement (slower)")
+
+        def send_blocking(message, output: str, done: Callable[..., None]) -> None:
+            client.send_message_to_output(message, output)
+            done()
+
+        return send_blocking
+
+    def send(message, output: str, done: Callable[..., None]) -> None:
+        message.output_name = output
+        pipeline_send(message, callback=done)
+
+    return send
 
 
 def _set_nodelay(sock) -> None:

@@ -43,6 +43,7 @@ class EdgeRuntime:
         edge = agent.settings.edge
         self.settings = edge
         self.client = sdk.create_client(edge)
+        self._send_output = sdk.output_sender(self.client)
         self.connected = threading.Event()
         self._stopping = threading.Event()
         self._deadline = float("inf")
@@ -148,10 +149,10 @@ class EdgeRuntime:
 
     # -- the SDK's calls ---------------------------------------------------------------------------
 
-    def _send(self, message, output: str) -> None:
+    def _send(self, message, output: str, done) -> None:
         if not self.connected.is_set():
             raise NotConnected("not connected to edgeHub yet")
-        self.client.send_message_to_output(message, output)
+        self._send_output(message, output, done)
 
     def _on_sent(self, output: str, size: int) -> None:
         self.agent.metrics.output(output).inc(size)

@@ -1,5 +1,6 @@
-"""The outbox without a broker: sent on the caller's thread while the link is up, order kept across
-failures, overflow drops the oldest and counts it."""
+"""The outbox without a broker: handed over on the caller's thread while the link is up, settled when
+the link acknowledges, order kept across failures (also of outputs already in flight), overflow drops
+the oldest and counts it."""
 
 from __future__ import annotations
 
@@ -19,12 +20,50 @@ class FlakyLink:
         self.attempts = 0
         self.threads: set[str] = set()
 
-    def send(self, message, output):
+    def send(self, message, output, done):
         self.attempts += 1
         self.threads.add(threading.current_thread().name)
         if not self.up.is_set():
             raise ConnectionError("edgeHub unreachable")
         self.sent.append((output, message))
+        done()
+
+
+class AckingLink:
+    """Like the SDK's pipeline: send() returns at once, the acknowledgement (or an error) comes
+    later from another thread, when the test answers; with `auto` set every send is answered at once."""
+
+    def __init__(self):
+        self.waiting: dict[object, object] = {}
+        self.acked: list[object] = []
+        self.attempts: list[object] = []
+        self.auto = threading.Event()
+        self.lock = threading.Lock()
+
+    def send(self, message, output, done):
+        with self.lock:
+            self.attempts.append(message)
+            if not self.auto.is_set():
+                self.waiting[message] = done
+                return
+        self._answer_from_another_thread({message: done}, None)
+
+    def answer(self, messages, error=None):
+        with self.lock:
+            dones = {m: self.waiting.pop(m) for m in messages}
+        self._answer_from_another_thread(dones, error)
+
+    def _answer_from_another_thread(self, dones, error):
+        def run():
+            for message, done in dones.items():
+                if error is None:
+                    with self.lock:
+                        self.acked.append(message)
+                done(error=error)
+
+        t = threading.Thread(target=run)
+        t.start()
+        t.join(5)
 
 
 @pytest.fixture
@@ -72,10 +111,10 @@ def test_overflow_drops_the_oldest_and_counts(link):
 def test_too_large_is_discarded_not_retried(link):
     link.up.set()
 
-    def send(message, output):
+    def send(message, output, done):
         if message == "huge":
             raise ValueError("Size of message can not exceed 256 KB.")
-        link.send(message, output)
+        link.send(message, output, done)
 
     dropped = []
     box = Outbox(send, 10, on_dropped=dropped.append)
@@ -166,10 +205,10 @@ def test_flush_waits_for_a_send_in_progress_on_a_callers_thread(link):
     release = threading.Event()
     started = threading.Event()
 
-    def slow_send(message, output):
+    def slow_send(message, output, done):
         started.set()
         release.wait(10)
-        link.send(message, output)
+        link.send(message, output, done)
 
     box = Outbox(slow_send, 10)
     box.start()
@@ -181,4 +220,97 @@ def test_flush_waits_for_a_send_in_progress_on_a_callers_thread(link):
     assert box.flush(5)
     assert [m for _, m in link.sent] == ["slow"]
     sender.join(5)
+    box.stop()
+
+
+def wait_until(predicate, timeout=5.0):
+    deadline = threading.Event()
+    for _ in range(int(timeout / 0.01)):
+        if predicate():
+            return True
+        deadline.wait(0.01)
+    return predicate()
+
+
+def test_put_returns_before_the_acknowledgement_and_counts_on_it():
+    link = AckingLink()
+    sent_bytes = []
+    box = Outbox(link.send, 100, lambda o, n: sent_bytes.append(n))
+    box.start()
+    for i in range(5):
+        box.put("scores", i, 2)
+    assert link.attempts == list(range(5)), "all handed over without waiting"
+    assert len(box) == 5 and box.sent == 0 and sent_bytes == []
+    assert not box.flush(0.2)
+    link.answer(range(5))
+    assert box.flush(5)
+    assert box.sent == 5 and sum(sent_bytes) == 10 and len(box) == 0
+    box.stop()
+
+
+def test_outputs_that_fail_in_flight_go_again_in_order_before_later_ones():
+    link = AckingLink()
+    dropped = []
+    box = Outbox(link.send, 100, on_dropped=dropped.append)
+    box.start()
+    for i in range(10):
+        box.put("scores", i, 1)
+    link.answer([0, 1, 2])
+    # The link drops: the SDK fails what it still held, in whatever order its threads answer.
+    link.answer([9, 8, 3], error=ConnectionError("dropped"))
+    for i in range(10, 13):  # put while outputs wait: they queue behind them
+        box.put("scores", i, 1)
+    assert len(link.attempts) == 10, "nothing is sent past a failed output while others are in flight"
+    link.auto.set()
+    link.answer([4, 5, 6, 7], error=ConnectionError("dropped"))
+    assert box.flush(10)
+    assert link.acked == list(range(13))
+    assert dropped == [] and box.sent == 13
+    box.put("scores", 13, 1)  # drained: straight out from the caller's thread again
+    assert box.flush(5) and link.acked[-1] == 13 and link.attempts.count(13) == 1
+    box.stop()
+
+
+def test_past_the_in_flight_limit_outputs_wait_and_keep_their_order():
+    link = AckingLink()
+    box = Outbox(link.send, 100, max_in_flight=3)
+    box.start()
+    for i in range(6):
+        box.put("scores", i, 1)
+    assert link.attempts == [0, 1, 2] and len(box) == 6
+    link.auto.set()
+    link.answer([0, 1, 2])
+    assert box.flush(10)
+    assert link.acked == list(range(6))
+    box.stop()
+
+
+def test_stop_counts_outputs_in_flight_and_a_late_answer_changes_nothing():
+    link = AckingLink()
+    dropped = []
+    box = Outbox(link.send, 100, on_dropped=dropped.append)
+    box.start()
+    for i in range(4):
+        box.put("scores", i, 1)
+    link.answer([0])
+    assert wait_until(lambda: box.sent == 1)
+    assert box.stop() == 3 and sum(dropped) == 3
+    link.answer([1, 2])
+    link.answer([3], error=ConnectionError("cancelled by shutdown"))
+    assert box.sent == 1 and box.dropped == 3 and len(box) == 0
+
+
+def test_a_buffered_output_waits_for_its_acknowledgement_before_the_next():
+    link = AckingLink()
+    box = Outbox(link.send, 100)
+    box.start()
+    box.put("scores", 0, 1)
+    link.answer([0], error=ConnectionError("down"))
+    box.put("scores", 1, 1)
+    assert wait_until(lambda: link.attempts == [0, 0])
+    threading.Event().wait(0.3)
+    assert link.attempts == [0, 0], "the sender waits for the answer before the next output"
+    link.auto.set()
+    link.answer([0])
+    assert box.flush(5) and link.acked == [0, 1]
     box.stop()
