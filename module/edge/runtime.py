@@ -57,9 +57,8 @@ class EdgeRuntime:
         self.reporter = ReportedPusher(self._patch_reported)
         agent.on_settings(lambda new: self.upstream.apply(new.upstream))
         agent.reported.subscribe(self.reporter.offer)
-        Gauge("agent_outputs_buffered", "Outputs waiting for edgeHub", registry=agent.metrics.registry).set_function(
-            lambda: len(self.outbox)
-        )
+        Gauge("agent_outputs_buffered", "Outputs edgeHub has not acknowledged yet (buffered or in flight)",
+              registry=agent.metrics.registry).set_function(lambda: len(self.outbox))
         self._twin_reader = threading.Lock()
         self._connector = threading.Thread(target=self._connect_loop, name="edge-connect", daemon=True)
 
