@@ -20,7 +20,7 @@ from module.scoring import compiled_forest
 from module.scoring.compiled_forest import Compiled, CompiledForestScorer, choose, compile_estimator
 from module.scoring.forest_arrays import SUPPORTED_SKLEARN, pack
 from module.scoring.forest_check import CostModel
-from module.scoring.forest_walk import ForestWalk
+from module.scoring.forest_walk import SMALL_VALUES, ForestWalk
 from module.scoring.prepare import prepare
 from module.scoring.scorer import EstimatorScorer, build_scorer
 from module.settings import load
@@ -120,6 +120,24 @@ def test_float64_values_that_round_when_converted_to_float32():
     rows = np.concatenate([halfway, nudged, low + (high - low) / 3]) * np.array([1e-3, 1.0, 250.0, 1.0, 3.0])
     assert (rows.astype(np.float32).astype(np.float64) != rows).mean() > 0.9
     assert np.array_equal(ForestWalk(pack(model)).score(rows), model.score_samples(rows))
+
+
+def test_single_rows_reach_float32_exactly_as_numpy_casts_them():
+    """Up to SMALL_VALUES values go through Python floats, not numpy's cast: same bits, same scores."""
+    model = forest("random", 1.0, "auto", 300)
+    rng = np.random.RandomState(12)
+    low = rng.randn(300, 5).astype(np.float32).astype(np.float64)
+    high = np.nextafter(low.astype(np.float32), np.float32(np.inf)).astype(np.float64)
+    halfway = (low + high) / 2
+    extremes = np.array([[F32_MAX, -F32_MAX, 1e-45, -1e-45, 1e-300], [0.0, -0.0, 1e30, -1e30, 5e-324]])
+    rows = np.concatenate([halfway, np.nextafter(halfway, np.inf), np.nextafter(halfway, -np.inf), extremes])
+    cast = rows.astype(np.float32).view(np.uint32)
+    assert np.array_equal(np.array(rows.tolist(), dtype=np.float32).view(np.uint32), cast)
+    walk = ForestWalk(pack(model))
+    expected = model.score_samples(rows)
+    one_by_one = np.array([walk.score(rows[i:i + 1])[0] for i in range(len(rows))])
+    assert rows[:1].size <= SMALL_VALUES < rows.size
+    assert np.array_equal(one_by_one, expected)
 
 
 def test_extreme_values():
