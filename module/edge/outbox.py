@@ -4,7 +4,9 @@ While edgeHub is connected and nothing is buffered, put() hands the output to th
 own thread (the SDK handler that scored the input) and returns: the SDK calls back once edgeHub has
 acknowledged it (QoS 1 PUBACK). Waiting for that acknowledgement per output, as the SDK's public
 send does, was the largest per-message cost on the edgeHub path (docs/benchmarks.md). At most
-`max_in_flight` outputs are unacknowledged at a time; beyond that outputs queue here.
+`max_in_flight` outputs are unacknowledged at a time; past that, put() waits for an acknowledgement
+(the handler threads slow down to what edgeHub takes, as they did when every send waited), at most
+ROOM_WAIT_S, then buffers.
 
 An output whose send fails goes back into the buffer at its place (outputs are numbered), and everything
 after it waits behind it: the sender thread delivers the buffer one output at a time, each only once
@@ -32,8 +34,10 @@ RETRY_FIRST_S = 0.05
 RETRY_MAX_S = 2.0
 #: At most one "buffer full" warning per this many seconds; the counter has every drop.
 DROP_LOG_EVERY_S = 5.0
-#: Outputs handed to the SDK and not yet acknowledged; past it, outputs wait in the buffer.
+#: Outputs handed to the SDK and not yet acknowledged; past it, put() waits for room (see put).
 IN_FLIGHT_MAX = 1000
+#: The longest put() waits for room in flight before it buffers the output instead.
+ROOM_WAIT_S = 5.0
 #: How often a sender waiting for an acknowledgement looks whether the outbox is stopping.
 STOP_POLL_S = 0.25
 
@@ -85,6 +89,9 @@ class Outbox:
         """The sender thread waits on this one (work queued and nothing in flight, or stop)."""
         self._idle = threading.Condition(lock)
         """flush() waits on this one. Kept apart so that a direct send, once per output, wakes no thread."""
+        self._room = threading.Condition(lock)
+        """put() waits on this one while max_in_flight outputs are unacknowledged."""
+        self._waiting_room = 0
         self._stopping = False
         self._dropped_since_log = 0
         self._last_drop_log = 0.0
@@ -109,9 +116,10 @@ class Outbox:
         """Hand to the SDK now while the link is up and nothing waits; else buffer. Never blocks on
         edgeHub: a full buffer drops its oldest output."""
         with self._cond:
+            if self._open() and len(self._flying) >= self.max_in_flight:
+                self._wait_for_room()
             item = Pending(next(self._seq), output, message, size)
-            direct = not (self._buffering or self._queue or self._inflight or self._stopping) \
-                and len(self._flying) < self.max_in_flight
+            direct = self._open() and len(self._flying) < self.max_in_flight
             if direct:
                 self._flying[item.seq] = item
         if not direct:
@@ -127,11 +135,25 @@ class Outbox:
         except Exception as exc:
             self._settle(item, exc)
 
+    def _open(self) -> bool:
+        """Outputs may go straight to the SDK: nothing buffered or being delivered, not stopping."""
+        return not (self._buffering or self._queue or self._inflight or self._stopping)
+
+    def _wait_for_room(self) -> None:
+        self._waiting_room += 1
+        try:
+            self._room.wait_for(lambda: len(self._flying) < self.max_in_flight or not self._open(),
+                                ROOM_WAIT_S)
+        finally:
+            self._waiting_room -= 1
+
     def _settle(self, item: Pending, error: BaseException | None) -> None:
         """The SDK's answer for an output put() handed over (on the SDK's callback thread)."""
         with self._cond:
             if self._flying.pop(item.seq, None) is None:
                 return  # stop() already counted it as not delivered
+            if self._waiting_room:
+                self._room.notify()
             if error is None:
                 self.sent += 1
                 self._notify_if_idle()
@@ -140,6 +162,7 @@ class Outbox:
                 self._buffering = True
                 over = self._insert_in_order(item)
                 self._cond.notify_all()
+                self._room.notify_all()  # waiting puts now buffer behind it
         if error is None:
             self._on_sent(item.output, item.size)
             return
@@ -209,6 +232,7 @@ class Outbox:
             self._flying.clear()
             self._cond.notify_all()
             self._idle.notify_all()
+            self._room.notify_all()
         if left:
             self._count_dropped(left, "outputs not delivered at shutdown", force_log=True)
         return left

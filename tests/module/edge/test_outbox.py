@@ -8,6 +8,7 @@ import threading
 
 import pytest
 
+from module.edge import outbox
 from module.edge.outbox import Outbox
 
 
@@ -271,17 +272,36 @@ def test_outputs_that_fail_in_flight_go_again_in_order_before_later_ones():
     box.stop()
 
 
-def test_past_the_in_flight_limit_outputs_wait_and_keep_their_order():
+def test_past_the_in_flight_limit_put_waits_for_an_acknowledgement():
     link = AckingLink()
     box = Outbox(link.send, 100, max_in_flight=3)
     box.start()
-    for i in range(6):
+    for i in range(3):
         box.put("scores", i, 1)
-    assert link.attempts == [0, 1, 2] and len(box) == 6
+    producer = threading.Thread(target=box.put, args=("scores", 3, 1))
+    producer.start()
+    producer.join(0.3)
+    assert producer.is_alive() and link.attempts == [0, 1, 2], "the fourth waits for room"
+    link.answer([0])
+    producer.join(5)
+    assert not producer.is_alive() and link.attempts == [0, 1, 2, 3]
+    link.answer([1, 2, 3])
+    assert box.flush(5) and link.acked == [0, 1, 2, 3] and box.sent == 4
+    box.stop()
+
+
+def test_with_no_room_for_long_the_output_is_buffered_in_order(monkeypatch):
+    monkeypatch.setattr(outbox, "ROOM_WAIT_S", 0.2)
+    link = AckingLink()
+    box = Outbox(link.send, 100, max_in_flight=2)
+    box.start()
+    for i in range(4):  # 2 and 3 wait 0.2 s each, then queue behind the two in flight
+        box.put("scores", i, 1)
+    assert link.attempts == [0, 1] and len(box) == 4
     link.auto.set()
-    link.answer([0, 1, 2])
+    link.answer([0, 1])
     assert box.flush(10)
-    assert link.acked == list(range(6))
+    assert link.acked == [0, 1, 2, 3]
     box.stop()
 
 
@@ -313,4 +333,21 @@ def test_a_buffered_output_waits_for_its_acknowledgement_before_the_next():
     link.auto.set()
     link.answer([0])
     assert box.flush(5) and link.acked == [0, 1]
+    box.stop()
+
+
+def test_a_put_waiting_for_room_buffers_behind_an_output_that_failed():
+    link = AckingLink()
+    box = Outbox(link.send, 100, max_in_flight=1)
+    box.start()
+    box.put("scores", 0, 1)
+    producer = threading.Thread(target=box.put, args=("scores", 1, 1))
+    producer.start()
+    producer.join(0.2)
+    assert producer.is_alive()
+    link.auto.set()
+    link.answer([0], error=ConnectionError("dropped"))
+    producer.join(5)
+    assert not producer.is_alive()
+    assert box.flush(10) and link.acked == [0, 1]
     box.stop()
