@@ -233,6 +233,26 @@ def wait_until(predicate, timeout=5.0):
     return predicate()
 
 
+def waiting_put(box, message):
+    """put() on a thread of its own, which is still waiting for room after 0.2 s."""
+    producer = threading.Thread(target=box.put, args=("scores", message, 1))
+    producer.start()
+    producer.join(0.2)
+    assert producer.is_alive(), "put() waits for room"
+    return producer
+
+
+def acking(max_in_flight=outbox.IN_FLIGHT_MAX, puts=0):
+    """An outbox on an AckingLink, started, with outputs 0..puts-1 put: (link, box, dropped counts)."""
+    link = AckingLink()
+    dropped: list[int] = []
+    box = Outbox(link.send, 100, on_dropped=dropped.append, max_in_flight=max_in_flight)
+    box.start()
+    for i in range(puts):
+        box.put("scores", i, 1)
+    return link, box, dropped
+
+
 def test_put_returns_before_the_acknowledgement_and_counts_on_it():
     link = AckingLink()
     sent_bytes = []
@@ -250,12 +270,7 @@ def test_put_returns_before_the_acknowledgement_and_counts_on_it():
 
 
 def test_outputs_that_fail_in_flight_go_again_in_order_before_later_ones():
-    link = AckingLink()
-    dropped = []
-    box = Outbox(link.send, 100, on_dropped=dropped.append)
-    box.start()
-    for i in range(10):
-        box.put("scores", i, 1)
+    link, box, dropped = acking(puts=10)
     link.answer([0, 1, 2])
     # The link drops: the SDK fails what it still held, in whatever order its threads answer.
     link.answer([9, 8, 3], error=ConnectionError("dropped"))
@@ -273,15 +288,9 @@ def test_outputs_that_fail_in_flight_go_again_in_order_before_later_ones():
 
 
 def test_past_the_in_flight_limit_put_waits_for_an_acknowledgement():
-    link = AckingLink()
-    box = Outbox(link.send, 100, max_in_flight=3)
-    box.start()
-    for i in range(3):
-        box.put("scores", i, 1)
-    producer = threading.Thread(target=box.put, args=("scores", 3, 1))
-    producer.start()
-    producer.join(0.3)
-    assert producer.is_alive() and link.attempts == [0, 1, 2], "the fourth waits for room"
+    link, box, _ = acking(max_in_flight=3, puts=3)
+    producer = waiting_put(box, 3)
+    assert link.attempts == [0, 1, 2]
     link.answer([0])
     producer.join(5)
     assert not producer.is_alive() and link.attempts == [0, 1, 2, 3]
@@ -292,11 +301,7 @@ def test_past_the_in_flight_limit_put_waits_for_an_acknowledgement():
 
 def test_with_no_room_for_long_the_output_is_buffered_in_order(monkeypatch):
     monkeypatch.setattr(outbox, "ROOM_WAIT_S", 0.2)
-    link = AckingLink()
-    box = Outbox(link.send, 100, max_in_flight=2)
-    box.start()
-    for i in range(4):  # 2 and 3 wait 0.2 s each, then queue behind the two in flight
-        box.put("scores", i, 1)
+    link, box, _ = acking(max_in_flight=2, puts=4)  # 2 and 3 wait 0.2 s each, then queue
     assert link.attempts == [0, 1] and len(box) == 4
     link.auto.set()
     link.answer([0, 1])
@@ -306,12 +311,7 @@ def test_with_no_room_for_long_the_output_is_buffered_in_order(monkeypatch):
 
 
 def test_stop_counts_outputs_in_flight_and_a_late_answer_changes_nothing():
-    link = AckingLink()
-    dropped = []
-    box = Outbox(link.send, 100, on_dropped=dropped.append)
-    box.start()
-    for i in range(4):
-        box.put("scores", i, 1)
+    link, box, dropped = acking(puts=4)
     link.answer([0])
     assert wait_until(lambda: box.sent == 1)
     assert box.stop() == 3 and sum(dropped) == 3
@@ -321,10 +321,7 @@ def test_stop_counts_outputs_in_flight_and_a_late_answer_changes_nothing():
 
 
 def test_a_buffered_output_waits_for_its_acknowledgement_before_the_next():
-    link = AckingLink()
-    box = Outbox(link.send, 100)
-    box.start()
-    box.put("scores", 0, 1)
+    link, box, _ = acking(puts=1)
     link.answer([0], error=ConnectionError("down"))
     box.put("scores", 1, 1)
     assert wait_until(lambda: link.attempts == [0, 0])
@@ -337,14 +334,8 @@ def test_a_buffered_output_waits_for_its_acknowledgement_before_the_next():
 
 
 def test_a_put_waiting_for_room_buffers_behind_an_output_that_failed():
-    link = AckingLink()
-    box = Outbox(link.send, 100, max_in_flight=1)
-    box.start()
-    box.put("scores", 0, 1)
-    producer = threading.Thread(target=box.put, args=("scores", 1, 1))
-    producer.start()
-    producer.join(0.2)
-    assert producer.is_alive()
+    link, box, _ = acking(max_in_flight=1, puts=1)
+    producer = waiting_put(box, 1)
     link.auto.set()
     link.answer([0], error=ConnectionError("dropped"))
     producer.join(5)
