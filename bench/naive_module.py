@@ -47,7 +47,8 @@ def main() -> None:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    stop.wait()
+    while not stop.wait(0.2):  # a timed wait: SIGTERM may land on another thread (module/__main__.py)
+        pass
     client.shutdown()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import logging
 import signal
 import sys
@@ -31,6 +32,10 @@ log = logging.getLogger("module")
 
 EXIT_SETTINGS = 2
 EXIT_START = 1
+#: How often the main thread looks for a stop signal. The kernel may hand SIGTERM to any of the
+#: agent's threads; CPython then only flags it for the main thread, and a main thread blocked without
+#: a timeout would never run the handler (edgeAgent kills the module 10 s later, outputs unflushed).
+SIGNAL_POLL_S = 0.2
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -92,9 +97,12 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
+    # `docker kill -s USR1 <module>` prints every thread's stack to stderr: how a stuck agent is read.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     try:
         agent.start(local)
-        stop.wait()
+        while not stop.wait(SIGNAL_POLL_S):
+            pass
         log.info("stop requested")
     except Exception as exc:  # e.g. the HTTP port is taken: say so in one line, exit non-zero
         log.exception("agent failed to start")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ctypes
+import os
 import signal
 import socket
 import subprocess
@@ -50,6 +52,21 @@ def test_starts_serves_and_stops_on_sigterm(tmp_path, args):
     if not args:
         assert "no IoT Edge environment" in local_lines[0]["msg"]
     assert any(line.get("model_version") == embedded.VERSION for line in logs if line["msg"] == "model active")
+
+
+def test_stops_on_a_sigterm_the_kernel_hands_to_another_thread(tmp_path):
+    """`kill` names the process, and the kernel may pick any of its threads. CPython then only flags the
+    signal for the main thread: one blocked without a timeout never runs the handler (seen in CI: an
+    agent that ignored edgeAgent's SIGTERM). tgkill picks a thread that is not the main one."""
+    with subprocess_agent(tmp_path, "--local") as agent:
+        agent.wait_ready()
+        pid = agent.proc.pid
+        other = next(int(tid) for tid in os.listdir(f"/proc/{pid}/task") if int(tid) != pid)
+        libc = ctypes.CDLL(None, use_errno=True)
+        assert libc.tgkill(pid, other, signal.SIGTERM) == 0, os.strerror(ctypes.get_errno())
+        assert agent.proc.wait(timeout=20) == 0
+        messages = [line["msg"] for line in agent.logs()]
+    assert "stop requested" in messages and messages[-1] == "agent stopped"
 
 
 def test_port_already_taken_exits_1_with_a_message(tmp_path):

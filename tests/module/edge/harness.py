@@ -91,7 +91,12 @@ class AgentProcess:
 
     def wait_exit(self, timeout: float = 30.0) -> int:
         assert self.process
-        code = self.process.wait(timeout)
+        try:
+            code = self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.send_signal(signal.SIGUSR1)  # every thread's stack, to say where it is stuck
+            time.sleep(1.0)
+            raise AssertionError(f"no exit within {timeout}s; last lines:\n" + "\n".join(self.lines[-120:]))
         if self._reader:
             self._reader.join(5)
         return code
