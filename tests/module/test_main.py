@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 
 import pytest
 import requests
@@ -67,6 +68,18 @@ def test_stops_on_a_sigterm_the_kernel_hands_to_another_thread(tmp_path):
         assert agent.proc.wait(timeout=20) == 0
         messages = [line["msg"] for line in agent.logs()]
     assert "stop requested" in messages and messages[-1] == "agent stopped"
+
+
+def test_sigusr1_prints_every_threads_stack_and_the_agent_keeps_serving(tmp_path):
+    with subprocess_agent(tmp_path, "--local") as agent:
+        agent.wait_ready()
+        agent.proc.send_signal(signal.SIGUSR1)
+        assert requests.post(agent.url + "/score", json=MSG, timeout=10).status_code == 200
+        deadline = time.monotonic() + 10
+        while "module/__main__.py" not in (dump := agent.stderr_path.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert agent.proc.poll() is None
+    assert dump.count("Thread 0x") > 3 and "module/__main__.py" in dump
 
 
 def test_port_already_taken_exits_1_with_a_message(tmp_path):
