@@ -49,15 +49,14 @@ class ForestWalk:
         a = self.arrays
         n = len(X32)
         flat = X32.reshape(-1)
-        if n == 1:  # the edgeHub path's usual call: 1-D arrays, no row offsets (~25% less than 2-D)
-            slots = a.roots
+        slots = np.repeat(a.roots[None, :], n, axis=0)
+        if n == 1:
             for _ in range(a.levels):
                 slots = a.child[slots + (flat[a.feature[slots]] > a.threshold[slots])]
-            return np.cumsum(a.leaf_value[slots])[-1:]
-        slots = np.repeat(a.roots[None, :], n, axis=0)
-        row_start = (np.arange(n, dtype=np.intp) * a.width)[:, None]
-        for _ in range(a.levels):
-            slots = a.child[slots + (flat[a.feature[slots] + row_start] > a.threshold[slots])]
+        else:
+            row_start = (np.arange(n, dtype=np.intp) * a.width)[:, None]
+            for _ in range(a.levels):
+                slots = a.child[slots + (flat[a.feature[slots] + row_start] > a.threshold[slots])]
         return np.cumsum(a.leaf_value[slots], axis=1)[:, -1]
 
     def _scores(self, depths: np.ndarray) -> np.ndarray:
