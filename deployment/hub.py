@@ -169,8 +169,16 @@ class Hub:
                 raise
 
     def create_configuration(self, configuration: Any) -> Any:
-        return self.call(f"configuration {configuration.id}",
-                         lambda: self.configurations.create_configuration(configuration))
+        try:
+            return self.call(f"configuration {configuration.id}",
+                             lambda: self.configurations.create_configuration(configuration))
+        except HubError as exc:
+            # A 409 on a configuration carrying our very labels is our own create, answered by the hub
+            # but lost on the way back and re-sent by urllib3 (a PUT is retried as idempotent).
+            existing = self.configuration(configuration.id) if exc.status == 409 else None
+            if existing is None or (existing.labels or {}) != (configuration.labels or {}):
+                raise
+            return existing
 
     def job(self, job_id: str) -> Any | None:
         """A scheduled job (JobResponse), or None when the hub has none of that id."""

@@ -119,7 +119,15 @@ def _start_job(hub: Any, name: str, wave: int, condition: str, members: list[str
     request = JobRequest(job_id=job_id, type="scheduleUpdateTwin", query_condition=condition,
                          update_twin=Twin(tags=_tag(tag_key, wave), etag="*"),
                          start_time=datetime.now(timezone.utc), max_execution_time_in_seconds=JOB_MAX_SECONDS)
-    hub.create_job(job_id, request)
+    try:
+        hub.create_job(job_id, request)
+    except HubError as exc:
+        # The id is derived from the job's content, so a 409 means this very job exists: typically our
+        # own create, answered by the hub but lost on the way back and re-sent by urllib3.
+        if exc.status != 409 or hub.job(job_id) is None:
+            raise
+        tagging.say(f"wave {wave}: job {job_id} (same devices) already exists: waiting for it")
+        return job_id
     tagging.jobs_created += 1
     return job_id
 

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from deployment.__main__ import main
-from deployment.errors import EXIT_DEVICES_FAILED, EXIT_TIMEOUT, EXIT_USAGE
+from deployment.errors import EXIT_DEVICES_FAILED, EXIT_HUB, EXIT_TIMEOUT, EXIT_USAGE
 from tests.deployment.conftest import MODULE, active_simulator, published, write_bundle
 
 FLEET = "tags.fleet='trucks'"
@@ -46,6 +46,21 @@ def test_one_layered_deployment_for_the_whole_fleet(hub, bundle):
     # the stand-in applies it as the hub does: trucks get the model, cars do not
     assert hub.state.modules[("truck-07", MODULE)]["properties"]["desired"]["model"] == section
     assert "model" not in hub.state.modules[("car-0", MODULE)]["properties"]["desired"]
+
+
+def test_a_configuration_create_whose_answer_is_lost_is_adopted_when_its_labels_are_ours(hub, bundle, capsys):
+    hub.lose_answer("PUT", "/configurations/")  # created, answer lost, urllib3 re-sends: the hub says 409
+    assert _fleet(bundle) == 0
+    assert [r.status for r in hub.requests_to("PUT", "/configurations/")] == [-1, 409]
+    assert "created deployment model-2" in capsys.readouterr().out
+    assert hub.state.configurations["model-2"]["labels"]["model-version"] == "2"
+
+
+def test_a_conflict_with_someone_elses_configuration_of_that_name_is_an_error(hub, bundle, capsys):
+    hub.on_request = lambda method, path: method == "PUT" and hub.state.configurations.setdefault(
+        "model-2", {"id": "model-2", "labels": {"rollout": "other"}, "etag": "x"})
+    assert _fleet(bundle) == EXIT_HUB
+    assert "configuration model-2: configuration model-2 already exists (409 Conflict)" in capsys.readouterr().err
 
 
 def test_a_fleet_deployment_clears_a_url_left_by_a_direct_publish(hub, bundle, tmp_path):

@@ -133,3 +133,22 @@ def test_devices_a_job_could_not_update_fail_the_wave(hub, bundle, capsys):
     err = capsys.readouterr().err
     assert "completed: no reason given; 298 of 300 devices tagged, 2 failed" in err
     assert hub.requests_to("PUT", "/configurations/") == []
+
+
+def test_a_job_create_whose_answer_is_lost_is_adopted_not_refused_as_a_conflict(hub, bundle, capsys):
+    # The hub creates the job, the answer never arrives, urllib3 re-sends the PUT and the hub says 409:
+    # the job id comes from the job's content, so the existing job is this very work (CI saw this).
+    hub.lose_answer("PUT", "/jobs/v2/")
+    assert _fleet(bundle, "--waves", "10,100", "--tag-with", "jobs", "--wait") == 0
+    puts = hub.requests_to("PUT", "/jobs/v2/")
+    assert [r.status for r in puts] == [-1, 409, 200], "the lost answer, its re-send, the next wave"
+    assert "already exists: waiting for it" in capsys.readouterr().out
+    assert sorted(w for w in _waves(hub).values() if w) == [1] * 30 + [2] * 270
+    assert len(hub.state.jobs.jobs) == 2
+
+
+def test_a_conflict_on_a_job_the_hub_cannot_show_is_still_an_error(hub, bundle, capsys):
+    hub.fail(409, "PUT", "/jobs/v2/", message="a job with that id exists")
+    assert _fleet(bundle, "--waves", "100", "--tag-with", "jobs") == EXIT_HUB
+    assert "already exists (409 Conflict)" in capsys.readouterr().err
+    assert hub.requests_to("PUT", "/configurations/") == []

@@ -68,7 +68,7 @@ class JobEngine:
         with self._wake:
             self.jobs[job_id] = job
             self._wake.notify_all()
-        return copy.deepcopy(job)
+            return copy.deepcopy(job)  # under the lock: the worker may already be updating it
 
     def get(self, job_id: str) -> dict | None:
         with self._wake:
@@ -99,14 +99,16 @@ class JobEngine:
         with self.state.lock:
             targets = [d for d, twin in self.state.devices.items() if matches(twin)]
         stats = job["deviceJobStatistics"]
-        stats.update(deviceCount=len(targets), pendingCount=len(targets))
+        with self._wake:  # every change to a stored job under the lock that get/query copy it under
+            stats.update(deviceCount=len(targets), pendingCount=len(targets))
         prefix = next((p for p in self.failing_jobs if job["jobId"].startswith(p)), None)
         failure = self.failing_jobs.pop(prefix) if prefix is not None else None
         started = time.monotonic()
         patch = {k: v for k, v in job["updateTwin"].items() if k in ("tags", "properties")}
         for done, device_id in enumerate(targets):
             if failure and done >= failure[0]:
-                job.update(status="failed", failureReason=failure[1], endTime=_now())
+                with self._wake:
+                    job.update(status="failed", failureReason=failure[1], endTime=_now())
                 return
             if self.device_rate:
                 time.sleep(max(0.0, started + done / self.device_rate - time.monotonic()))
@@ -115,6 +117,8 @@ class JobEngine:
                 ok = twin is not None and device_id not in self.failing_devices
                 if ok:
                     self.state.patch_twin(twin, copy.deepcopy(patch))
-            stats["pendingCount"] -= 1
-            stats["succeededCount" if ok else "failedCount"] += 1
-        job.update(status="completed", endTime=_now())
+            with self._wake:
+                stats["pendingCount"] -= 1
+                stats["succeededCount" if ok else "failedCount"] += 1
+        with self._wake:
+            job.update(status="completed", endTime=_now())

@@ -91,6 +91,7 @@ class IoTHubStandIn:
         self.state = HubState()
         self.requests: list[Recorded] = []
         self.failures: list[Failure] = []
+        self.lost_answers: list[Failure] = []
         #: Per-operation-class rate limits: `hub.throttle.limit("twin-updates", rate=50, burst=10)`.
         self.throttle = Throttle()
         #: Called with (method, path) before each request is answered: lets a test act as a device
@@ -112,6 +113,11 @@ class IoTHubStandIn:
         body = {"Message": f"ErrorCode:StandIn{status};{message or 'injected by the test'}"}
         headers = {"Retry-After": retry_after} if retry_after is not None else {}
         self.failures.append(Failure(status, method, path, times, body, headers))
+
+    def lose_answer(self, method: str, path: str, times: int = 1) -> None:
+        """Do the next `times` matching requests, then close the connection without answering: the
+        hub acted, but the answer was lost on the way back (the client sees RemoteDisconnected)."""
+        self.lost_answers.append(Failure(0, method, path, times))
 
     def requests_to(self, method: str, path_prefix: str = "") -> list[Recorded]:
         return [r for r in self.requests if r.method == method and r.path.startswith(path_prefix)]
@@ -139,12 +145,13 @@ class IoTHubStandIn:
     def __exit__(self, *exc: Any) -> None:
         self.stop()
 
-    def take_failure(self, method: str, path: str) -> Failure | None:
-        for failure in self.failures:
+    def take_failure(self, method: str, path: str, failures: list[Failure] | None = None) -> Failure | None:
+        failures = self.failures if failures is None else failures
+        for failure in failures:
             if (failure.method in (None, method)) and (failure.path_prefix is None or path.startswith(failure.path_prefix)):
                 failure.times -= 1
                 if failure.times <= 0:
-                    self.failures.remove(failure)
+                    failures.remove(failure)
                 return failure
         return None
 
@@ -193,6 +200,10 @@ class _Handler(BaseHTTPRequestHandler):
             status, payload, headers = route(self.hub.state, record)
         except QueryError as exc:
             status, payload, headers = 400, {"Message": f"ErrorCode:BadRequest;{exc}"}, {}
+        if self.hub.take_failure(self.command, url.path, self.hub.lost_answers):
+            record.status = -1
+            self.close_connection = True
+            return
         self._send(record, status, payload, headers)
 
     def _send(self, record: Recorded, status: int, payload: Any, headers: dict | None = None) -> None:
