@@ -90,6 +90,7 @@ class CompiledForestScorer:
             or X.dtype != np.float64
             or X.ndim != 2
             or X.shape[1] != self._compiled.width
+            or not len(X)  # scikit-learn's own error for no rows (the walk's max() would raise numpy's)
             or not self.cost.prefers_compiled(len(X))
         ):
             return self._plain.score(X)

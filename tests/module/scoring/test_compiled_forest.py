@@ -162,6 +162,18 @@ def test_rows_sklearn_refuses_fail_with_sklearns_own_error(bad):
     assert str(ours.value) == str(theirs.value)
 
 
+def test_no_rows_fail_with_sklearns_own_error():
+    model = forest("nab", 1.0, "auto", 1)
+    scorer, reason = build_scorer(model, True, None)
+    assert scorer.name == "compiled-forest", reason
+    empty = np.empty((0, 4))
+    with pytest.raises(ValueError) as ours:
+        scorer.score(empty)
+    with pytest.raises(ValueError) as theirs:
+        model.score_samples(empty)
+    assert str(ours.value) == str(theirs.value)
+
+
 @pytest.mark.parametrize(
     "training,max_samples",
     [(np.ones((40, 4)), "auto"), (np.arange(160.0).reshape(40, 4), 1)],
