@@ -19,6 +19,7 @@ import numpy as np
 
 from .forest_arrays import Unsupported, check_version, pack
 from .forest_check import CostModel, Mismatch, measure, same_bits
+from .forest_code import NotGenerated, RowCode
 from .forest_rows import generated_rows
 from .forest_steps import Step, prefix_steps
 from .forest_walk import ForestWalk
@@ -26,6 +27,8 @@ from .tree_structure import Malformed
 
 NAME = "compiled-forest"
 F32_MAX = float(np.finfo(np.float32).max)
+#: Up to this many rows a call goes through the generated one-row code (a message or a small list).
+FEW_ROWS = 4
 
 
 @dataclass(frozen=True)
@@ -74,10 +77,12 @@ class CompiledForestScorer:
 
     name = NAME
 
-    def __init__(self, compiled: Compiled, plain: Any, cost: CostModel):
+    def __init__(self, compiled: Compiled, plain: Any, cost: CostModel, rows: RowCode | None = None):
         self._compiled = compiled
         self._plain = plain
         self.cost = cost
+        self._rows = rows
+        """The generated one-row code (forest_code.py), for a forest without transformers, when built."""
 
     def cheap_for(self, rows: int) -> bool:
         """True when `rows` are walked by the compiled evaluator (microseconds a row, no per-call floor),
@@ -85,6 +90,13 @@ class CompiledForestScorer:
         return self.cost.prefers_compiled(rows)
 
     def score(self, X: np.ndarray) -> np.ndarray:
+        rows = self._rows
+        if rows is not None and type(X) is np.ndarray and X.dtype == np.float64 and X.ndim == 2 \
+                and 0 < len(X) <= FEW_ROWS and X.shape[1] == rows.width:
+            values = X.tolist()
+            # Finite and within float32's range, as below (NaN fails `<=` too), in Python on a few values
+            if all(abs(v) <= F32_MAX for row in values for v in row):
+                return rows.score(values)
         if (
             not isinstance(X, np.ndarray)
             or X.dtype != np.float64
@@ -157,11 +169,14 @@ def choose(
     *,
     sklearn_version: str | None = None,
     compiler: Callable[[Any], Compiled] = compile_estimator,
+    generate: Callable[[Any], RowCode] | None = RowCode.build,
 ) -> tuple[Any, str]:
     """(scorer, reason): the compiled scorer when it is exact and faster, else `plain_scorer`.
 
     `sklearn_version` (default: the running one) and `compiler` are seams for tests: a fake version
     proves the guard, and a compiler returning a deliberately wrong evaluator proves the check.
+    `generate` builds the one-row code (forest_code.py); None skips it (the trial child: it checks the
+    model, it never serves, and the live process builds and checks the code itself).
     """
     try:
         check_version(sklearn_version)
@@ -180,5 +195,25 @@ def choose(
         return plain_scorer, f"served by scikit-learn: the compiled scorer failed to build: {exc!r}"
     if cost.never_compiled():
         return plain_scorer, f"served by scikit-learn: the compiled scorer is exact but slower here ({cost.describe()})"
-    reason = f"{compiled.description}; matched scikit-learn bit for bit on {len(rows)} check rows; {cost.describe()}"
-    return CompiledForestScorer(compiled, plain_scorer, cost), reason
+    row_code, rows_said = _row_code(compiled, rows, generate) if generate else (None, "one-row code not generated here")
+    reason = (f"{compiled.description}; matched scikit-learn bit for bit on {len(rows)} check rows; {rows_said}; "
+              f"{cost.describe()}")
+    return CompiledForestScorer(compiled, plain_scorer, cost, row_code), reason
+
+
+def _row_code(compiled: Compiled, rows: np.ndarray, builder: Callable[[Any], RowCode]) -> tuple[RowCode | None, str]:
+    """The generated one-row code when it gives the walk's bits on every check row one by one, else None;
+    and what to say about it. The walk (already matched against scikit-learn) is the reference."""
+    if compiled.steps:
+        return None, "one row at a time through the walk (the transformers are numpy)"
+    try:
+        code = builder(compiled.walk.arrays)
+        values = rows[np.abs(rows).max(axis=1, initial=0.0) <= F32_MAX] if len(rows) else rows
+        want = compiled.walk.score(values) if len(values) else np.empty(0)
+        got = np.concatenate([code.score([row]) for row in values.tolist()]) if len(values) else np.empty(0)
+        if got.tobytes() != want.tobytes():
+            first = int(np.flatnonzero(got != want)[0])
+            return None, f"one-row code differs from the walk on check row {first}, not used"
+    except NotGenerated as exc:
+        return None, f"one row at a time through the walk: {exc}"
+    return code, f"one-row code generated, same bits on all {len(values)} rows"

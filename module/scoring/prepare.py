@@ -26,10 +26,11 @@ def prepare(
     check_rows: np.ndarray | None = None,
     path: Path | None = None,
     features: Any = None,
-    entry: bool = True,
+    live: bool = True,
 ) -> LoadedModel:
     """Raises UpdateError (stage "load") when the estimator cannot serve the configured features or holds a
-    malformed tree. entry=False (the trial child) skips the Azure ML entry script's init()."""
+    malformed tree. live=False (the trial child, which checks a model but never serves it) skips the Azure ML
+    entry script's init() and the compiled forest's generated one-row code."""
     try:
         score_method(estimator)
     except TypeError as exc:
@@ -41,11 +42,11 @@ def prepare(
         raise UpdateError(f"model expects {int(width)} input features but {what}", stage="load")
     try:
         check_estimator(estimator)  # before anything walks a tree: sklearn's Cython code trusts its arrays
-        scorer, reason = build_scorer(estimator, compiled, check_rows)
+        scorer, reason = build_scorer(estimator, compiled, check_rows, generate_rows=live)
     except Malformed as exc:
         raise UpdateError(f"malformed tree, the model is refused: {exc}", stage="load") from None
     # Last: init() of a configured Azure ML entry script runs only for a model that passed every check.
-    entry = entry_script.build(manifest, estimator, path) if entry else None
+    entry = entry_script.build(manifest, estimator, path) if live else None
     model = LoadedModel(
         version=str(manifest["version"]),
         sha256=str(manifest.get("sha256", "")),

@@ -76,13 +76,15 @@ class EstimatorScorer:
         return rows <= SMALL_CALL_ROWS and self._calls >= LEARN_CALLS and self._seconds < CHEAP_CALL_S
 
 
-def build_scorer(estimator: Any, compiled: bool, check_rows: np.ndarray | None = None) -> tuple[Scorer, str]:
+def build_scorer(estimator: Any, compiled: bool, check_rows: np.ndarray | None = None,
+                 generate_rows: bool = True) -> tuple[Scorer, str]:
     """The scorer for a newly loaded model and why it was chosen (logged and reported)."""
     plain = EstimatorScorer(estimator)
     if compiled:
         from . import compiled_forest
 
-        scorer, reason = compiled_forest.choose(estimator, plain, check_rows)
+        generate = compiled_forest.RowCode.build if generate_rows else None
+        scorer, reason = compiled_forest.choose(estimator, plain, check_rows, generate=generate)
     else:
         scorer, reason = plain, "compiled scorer turned off by settings (scoring.compiled=false)"
     return scorer, reason

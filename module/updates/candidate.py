@@ -44,13 +44,13 @@ def vet(path: Path, manifest: dict, settings: Settings, check_manifest: bool = T
 
 
 def open_model(path: Path, manifest: dict, allowed_globals: Iterable[str], default_width: int, compiled: bool,
-               source: str, entry: bool = True) -> LoadedModel:
+               source: str, live: bool = True) -> LoadedModel:
     """Unpickle, prepare (structural checks of every tree) and canary: in the trial child, then live."""
     spec = features_of(manifest)
     estimator = safe_load.load(path, manifest.get("format", "pickle"), allowed_globals)
     width = spec.width if spec is not None else default_width
     model = prepare(estimator, manifest, source=source, n_features=width, compiled=compiled, path=path,
-                    check_rows=canary.check_rows(manifest.get("canary"), width, spec), features=spec, entry=entry)
+                    check_rows=canary.check_rows(manifest.get("canary"), width, spec), features=spec, live=live)
     canary.run(model, manifest.get("canary"), width)
     return model
 

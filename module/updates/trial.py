@@ -230,7 +230,7 @@ def _try(request: dict) -> dict:
     if _sha256(path) != manifest.get("sha256"):
         raise UpdateError("the model file changed after its sha256 was checked", stage="verify")
     model = candidate.open_model(path, manifest, request["allowed_globals"], request["default_width"],
-                                 request["compiled"], source="trial", entry=False)
+                                 request["compiled"], source="trial", live=False)
     return {"ok": True, "scorer": model.scorer.name}
 
 
