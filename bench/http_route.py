@@ -10,6 +10,7 @@ route beside the same scorer in a loop. waitress is left out: it costs both serv
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import time
 from typing import Callable
@@ -19,6 +20,7 @@ from werkzeug.test import EnvironBuilder
 
 from module.agent import Agent
 from module.api.app import Core, create_app
+from module.scoring.features import FeatureExtractor
 from module.settings.sources import load
 
 from . import workload
@@ -100,9 +102,8 @@ def _row(agent, body: bytes) -> np.ndarray:
     model = agent.slot.current
     if model.features is not None:
         return np.zeros(model.features.width)
-    import json
-
-    return np.asarray(agent.service._live[1].parse([json.loads(body)])[0].row, dtype=np.float64)
+    [parsed] = FeatureExtractor(agent.service.settings.features).parse([json.loads(body)])
+    return np.asarray(parsed.row, dtype=np.float64)
 
 
 def render(model: str, m: dict[str, float]) -> str:

@@ -75,12 +75,11 @@ class NormalEnvelope(OutlierMixin, BaseEstimator):
         inf/NaN answer then stands). Built at the first score and never pickled (__getstate__)."""
         cached = self.__dict__.get("_floats")
         if cached is None:
-            below, above = _sides(self.margins)
-            margins = [*below.tolist(), *above.tolist(), *[float(m) for m in self.relation_margins]]
-            usable = all(math.isfinite(m) and m > 0 for m in margins)
-            cached = (self.low_.tolist(), self.high_.tolist(), below.tolist(), above.tolist(), self.lines_.tolist(),
-                      self.residual_low_.tolist(), self.residual_high_.tolist(),
-                      [float(m) for m in self.relation_margins]) if usable else ()
+            below, above = (side.tolist() for side in _sides(self.margins))
+            relation_margins = [float(m) for m in self.relation_margins]
+            usable = all(math.isfinite(m) and m > 0 for m in (*below, *above, *relation_margins))
+            cached = (self.low_.tolist(), self.high_.tolist(), below, above, self.lines_.tolist(),
+                      self.residual_low_.tolist(), self.residual_high_.tolist(), relation_margins) if usable else ()
             self.__dict__["_floats"] = cached
         return cached or None
 

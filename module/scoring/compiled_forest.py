@@ -90,13 +90,6 @@ class CompiledForestScorer:
         return self.cost.prefers_compiled(rows)
 
     def score(self, X: np.ndarray) -> np.ndarray:
-        rows = self._rows
-        if rows is not None and type(X) is np.ndarray and X.dtype == np.float64 and X.ndim == 2 \
-                and 0 < len(X) <= FEW_ROWS and X.shape[1] == rows.width:
-            values = X.tolist()
-            # Finite and within float32's range, as below (NaN fails `<=` too), in Python on a few values
-            if all(abs(v) <= F32_MAX for row in values for v in row):
-                return rows.score(values)
         if (
             not isinstance(X, np.ndarray)
             or X.dtype != np.float64
@@ -105,6 +98,12 @@ class CompiledForestScorer:
             or not len(X)  # scikit-learn's own error for no rows (the walk's max() would raise numpy's)
             or not self.cost.prefers_compiled(len(X))
         ):
+            return self._plain.score(X)
+        if self._rows is not None and len(X) <= FEW_ROWS:  # built only for a forest without transformers
+            values = X.tolist()
+            # The float32-range check below, in Python on a few values (NaN fails `<=` too)
+            if all(abs(v) <= F32_MAX for row in values for v in row):
+                return self._rows.score(values)
             return self._plain.score(X)
         Xt = X
         if self._compiled.steps:
@@ -208,9 +207,9 @@ def _row_code(compiled: Compiled, rows: np.ndarray, builder: Callable[[Any], Row
         return None, "one row at a time through the walk (the transformers are numpy)"
     try:
         code = builder(compiled.walk.arrays)
-        values = rows[np.abs(rows).max(axis=1, initial=0.0) <= F32_MAX] if len(rows) else rows
-        want = compiled.walk.score(values) if len(values) else np.empty(0)
-        got = np.concatenate([code.score([row]) for row in values.tolist()]) if len(values) else np.empty(0)
+        values = rows[np.abs(rows).max(axis=1, initial=0.0) <= F32_MAX]
+        want = compiled.walk.score(values)
+        got = np.array([code.score([row])[0] for row in values.tolist()], dtype=np.float64)
         if got.tobytes() != want.tobytes():
             first = int(np.flatnonzero(got != want)[0])
             return None, f"one-row code differs from the walk on check row {first}, not used"

@@ -87,15 +87,14 @@ class RowCode:
     """score() for a few rows of finite float64 values within float32's range (the caller checks)."""
 
     def __init__(self, arrays: ForestArrays, depth: Callable[..., float]):
-        if float(arrays.denominator) == 0:
-            raise NotGenerated("a forest of single-sample trees (denominator 0) keeps scikit-learn's own division")
         self._depth = depth
         self._f32 = struct.Struct(f"<{arrays.width}f")
         self._denominator = float(arrays.denominator)
-        self.width = arrays.width
 
     @classmethod
     def build(cls, arrays: ForestArrays) -> "RowCode":
+        if float(arrays.denominator) == 0:  # before the compile: it would be wasted
+            raise NotGenerated("a forest of single-sample trees (denominator 0) keeps scikit-learn's own division")
         return cls(arrays, compile_depth(source(arrays)))
 
     def score(self, rows: list[list[float]]) -> np.ndarray:
